@@ -1,0 +1,69 @@
+"""Raw ingestion assets: one per BAAC table, partitioned by accident year."""
+
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from orchestration import settings
+from orchestration.ingestion.load import load_raw_table
+from orchestration.ingestion.tables import RAW_SCHEMA, RAW_TABLES, REJECTED_ROWS_TABLE, RawTable
+from orchestration.resources import RawSourceResource
+
+accident_years = dg.StaticPartitionsDefinition(settings.ACCIDENT_YEARS)
+
+
+def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
+    """An asset loading ``raw.<table>``; a backfill of many years runs as one step that
+    reads each file once (the Kaggle files hold every year)."""
+
+    @dg.asset(
+        key=[RAW_SCHEMA, table.name],
+        group_name="raw",
+        description=f"{table.description} Loaded as-is from the source CSV into DuckDB.",
+        partitions_def=accident_years,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"duckdb", "csv"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "no_rejected_rows",
+                asset=[RAW_SCHEMA, table.name],
+                description=f"Every line of the source file parsed (rejects in {RAW_SCHEMA}.{REJECTED_ROWS_TABLE}).",
+            )
+        ],
+    )
+    def _raw_asset(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource, raw_source: RawSourceResource
+    ):
+        years = [int(key) for key in context.partition_keys]
+        files = raw_source.files_for(table, years, context.log)
+        context.log.info(f"Loading {table.name} for {years[0]}-{years[-1]} from {files}")
+        with duckdb.get_connection() as conn:
+            result = load_raw_table(conn, table, files, years)
+        context.log.info(
+            f"{table.name}: {result.loaded_rows:,} rows loaded, {result.rejected_rows:,} rejected"
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "loaded_rows": result.loaded_rows,
+                "rejected_rows": result.rejected_rows,
+                "rows_by_year": dg.MetadataValue.json({str(k): v for k, v in result.loaded_by_year.items()}),
+                "rows_of_other_years_in_files": result.rows_of_other_years,
+                "source": raw_source.kind,
+                "source_files": dg.MetadataValue.json(result.source_files),
+                "table": f"{RAW_SCHEMA}.{table.name}",
+            }
+        )
+        yield dg.AssetCheckResult(
+            check_name="no_rejected_rows",
+            passed=result.rejected_rows == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "rejected_rows": result.rejected_rows,
+                "by_reason": dg.MetadataValue.json(dict(result.rejected_by_reason)),
+            },
+        )
+
+    return _raw_asset
+
+
+raw_assets = [build_raw_asset(table) for table in RAW_TABLES.values()]

@@ -1,0 +1,1 @@
+"""Raw ingestion: locating the BAAC CSVs and loading them into DuckDB."""

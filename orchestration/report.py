@@ -1,0 +1,25 @@
+"""What ``make run`` prints at the end of a run: the metadata the assets reported."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """``{asset key: metadata values}`` of every materialization in the run."""
+    summary = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        summary[materialization.asset_key.to_user_string()] = {
+            key: value.value for key, value in materialization.metadata.items()
+        }
+    return summary
+
+
+def print_run_summary(result: dg.ExecuteInProcessResult) -> None:
+    metadata = materialization_metadata(result)
+    raw = {k: v for k, v in metadata.items() if "loaded_rows" in v}
+    if raw:
+        print("\nRaw tables loaded (rows / rejected):")
+        for key, values in sorted(raw.items()):
+            print(f"  {key:<22} {values['loaded_rows']:>10,} / {values['rejected_rows']:,}")

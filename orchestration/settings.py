@@ -1,0 +1,88 @@
+"""Paths and settings, read once from environment variables with working defaults.
+
+Every module that needs a path or a setting imports it from here, so the defaults
+(everything embedded under ``data/``) live in exactly one place.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+#: Years the partitioned raw assets cover: Kaggle holds 2005-2016, data.gouv's
+#: yearly files in the same layout run to 2018 (2019 onwards changed layout).
+FIRST_YEAR = 2005
+LAST_YEAR = 2018
+ACCIDENT_YEARS = [str(year) for year in range(FIRST_YEAR, LAST_YEAR + 1)]
+
+KAGGLE_DATASET = "ahmedlahlou/accidents-in-france-from-2005-to-2016"
+
+
+def _path_from_env(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def duckdb_path() -> Path:
+    """The DuckDB warehouse file (``DUCKDB_PATH``)."""
+    return _path_from_env("DUCKDB_PATH", DATA_DIR / "warehouse.duckdb")
+
+
+def raw_source_kind() -> str:
+    """Where raw CSVs come from (``BAAC_SOURCE``): ``local``, ``kaggle`` or ``datagouv``."""
+    return os.environ.get("BAAC_SOURCE", "local")
+
+
+def local_source_dir() -> Path:
+    """A directory in the Kaggle layout (``BAAC_LOCAL_DIR``); the shipped sample by default."""
+    return _path_from_env("BAAC_LOCAL_DIR", DATA_DIR / "sample")
+
+
+def datagouv_manifest_path() -> Path:
+    """The YAML file listing the data.gouv.fr yearly files (``BAAC_DATAGOUV_MANIFEST``)."""
+    return _path_from_env("BAAC_DATAGOUV_MANIFEST", PROJECT_ROOT / "orchestration" / "datagouv.yml")
+
+
+def download_cache_dir() -> Path:
+    """Where downloaded files are cached (``BAAC_DOWNLOAD_DIR``)."""
+    return _path_from_env("BAAC_DOWNLOAD_DIR", DATA_DIR / "downloads")
+
+
+def mlflow_tracking_uri() -> str:
+    """MLflow tracking URI (``MLFLOW_TRACKING_URI``); an embedded SQLite store under data/ by default."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DATA_DIR / 'mlflow' / 'mlflow.db'}"
+
+
+def mlflow_artifact_root() -> Path:
+    """Where the embedded MLflow store keeps artifacts."""
+    return _path_from_env("MLFLOW_ARTIFACT_ROOT", DATA_DIR / "mlflow" / "artifacts")
+
+
+def parse_years(text: str) -> list[str]:
+    """Parse ``"2016"``, ``"2005-2016"`` or ``"2013,2016"`` into sorted partition keys.
+
+    >>> parse_years("2014-2016,2010")
+    ['2010', '2014', '2015', '2016']
+    """
+    years: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        start, end = int(first), int(last or first)
+        if start > end:
+            raise ValueError(f"Year range {part!r} runs backwards")
+        years.update(range(start, end + 1))
+    unknown = sorted(y for y in years if not FIRST_YEAR <= y <= LAST_YEAR)
+    if unknown:
+        raise ValueError(f"Years {unknown} are outside {FIRST_YEAR}-{LAST_YEAR}")
+    if not years:
+        raise ValueError("No year given")
+    return [str(y) for y in sorted(years)]
+
+
+def pipeline_years() -> list[str]:
+    """Years ``make run`` loads (``BAAC_YEARS``, default every year; the sample holds 2016)."""
+    return parse_years(os.environ.get("BAAC_YEARS", f"{FIRST_YEAR}-{LAST_YEAR}"))
