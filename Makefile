@@ -1,0 +1,45 @@
+# Two commands run everything: `make run` (the pipeline on the shipped sample) and
+# `make test`. Each installs what it needs first: uv (from PyPI, when missing), then the
+# locked environment (`uv sync --frozen`).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+PYTHON ?= python3
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+
+.PHONY: help install run test lint dev docs sql mlflow serve clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python 3.11
+	@touch $@
+
+install: $(VENV)/.synced ## Install the locked environment into .venv
+
+run: install ## Run the whole pipeline on the configured source (default: the shipped sample)
+	$(BIN)/python -m orchestration.pipeline
+
+test: install ## Run every test (unit, dbt, integration, API, browser)
+	$(BIN)/python -m pytest
+
+lint: install ## Lint and check formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+dev: install ## Dagster UI on http://$(HOST):3000
+	$(BIN)/dagster dev -m orchestration.definitions --host $(HOST) --port 3000
+
+clean: ## Delete generated data (warehouse, MLflow store, run history, downloads are kept)
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/mlflow dbt_project/target
+	find data/dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +
