@@ -1,0 +1,75 @@
+"""Shared fixtures: a fresh DuckDB warehouse per test, the sample data, a loopback HTTP server."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration import settings
+
+SAMPLE_DIR = settings.DATA_DIR / "sample"
+SHARED_BAAC_DIR = settings.PROJECT_ROOT.parent / "shared" / "data" / "baac"
+FIXTURES_DIR = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def warehouse(tmp_path, monkeypatch) -> Path:
+    """An empty warehouse file, set as DUCKDB_PATH for the code under test."""
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("DUCKDB_PATH", str(path))
+    return path
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1 serving one directory, counting requests."""
+
+    def __init__(self, directory: Path):
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):
+                server.requests.append(self.path)
+                super().do_GET()
+
+        handler = functools.partial(Handler, directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server_for() -> Iterator:
+    """``http_server_for(directory)`` starts a loopback server; all are stopped after the test."""
+    servers: list[LoopbackServer] = []
+
+    def start(directory: Path) -> LoopbackServer:
+        server = LoopbackServer(directory).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
