@@ -1,0 +1,19 @@
+"""The Dagster code location loads, and its graph is the one we document."""
+
+import dagster as dg
+
+from orchestration.definitions import defs
+
+
+def test_definitions_are_loadable():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_raw_assets_are_one_per_table_in_the_raw_group():
+    graph = defs.resolve_asset_graph()
+    raw = {key.to_user_string() for key in graph.get_all_asset_keys() if key.path[0] == "raw"}
+    assert raw == {"raw/caracteristics", "raw/places", "raw/users", "raw/vehicles", "raw/holidays"}
+    for key in raw:
+        node = graph.get(dg.AssetKey.from_user_string(key))
+        assert node.group_name == "raw"
+        assert node.partitions_def.get_partition_keys()[0] == "2005"
