@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.assets.dbt import baac_dbt_models, dbt_resource
 from orchestration.assets.raw import raw_assets
 from orchestration.resources import RawSourceResource, warehouse_resource
 
@@ -12,15 +13,19 @@ raw_job = dg.define_asset_job("load_raw", selection=dg.AssetSelection.groups("ra
 pipeline_job = dg.define_asset_job(
     "baac_pipeline",
     selection=dg.AssetSelection.all(),
-    description="Everything: raw CSVs -> DuckDB -> dbt models (and, downstream, the models).",
+    description="Everything: raw CSVs -> DuckDB -> dbt models -> trained, registered models.",
 )
 
 defs = dg.Definitions(
-    assets=[*raw_assets],
+    assets=[*raw_assets, baac_dbt_models],
     jobs=[raw_job, pipeline_job],
     # DuckDB allows one writing process per database file, so the steps of a run share one
     # process and run one after the other (DuckDB itself uses every core inside a step).
     # Across runs, data/dagster_home/dagster.yaml queues runs one at a time.
     executor=dg.in_process_executor,
-    resources={"duckdb": warehouse_resource(), "raw_source": RawSourceResource()},
+    resources={
+        "duckdb": warehouse_resource(),
+        "raw_source": RawSourceResource(),
+        "dbt": dbt_resource(),
+    },
 )

@@ -7,6 +7,7 @@ Every module that needs a path or a setting imports it from here, so the default
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +87,9 @@ def parse_years(text: str) -> list[str]:
 def pipeline_years() -> list[str]:
     """Years ``make run`` loads (``BAAC_YEARS``, default every year; the sample holds 2016)."""
     return parse_years(os.environ.get("BAAC_YEARS", f"{FIRST_YEAR}-{LAST_YEAR}"))
+
+
+def dbt_executable() -> str:
+    """The dbt CLI of this environment: dagster-dbt needs it, and .venv/bin may not be on PATH."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else "dbt"
