@@ -12,7 +12,7 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 
-.PHONY: help install run test lint dev docs sql mlflow serve clean
+.PHONY: help install manifest run test lint dev docs sql mlflow serve clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,18 +27,30 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced ## Install the locked environment into .venv
 
-run: install ## Run the whole pipeline on the configured source (default: the shipped sample)
+DBT := cd dbt_project && $(BIN)/dbt
+
+manifest: install ## Parse the dbt project (the manifest Dagster reads)
+	$(DBT) parse --profiles-dir . --quiet
+
+run: manifest ## Run the whole pipeline on the configured source (default: the shipped sample)
 	$(BIN)/python -m orchestration.pipeline
 
-test: install ## Run every test (unit, dbt, integration, API, browser)
+test: manifest ## Run every test (unit, dbt, integration, API, browser)
 	$(BIN)/python -m pytest
 
 lint: install ## Lint and check formatting
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-dev: install ## Dagster UI on http://$(HOST):3000
+dev: manifest ## Dagster UI on http://$(HOST):3000
 	$(BIN)/dagster dev -m orchestration.definitions --host $(HOST) --port 3000
+
+docs: manifest ## Generate the dbt docs site and serve it on http://$(HOST):8080
+	$(DBT) docs generate --profiles-dir .
+	$(DBT) docs serve --profiles-dir . --host $(HOST) --port 8080 --no-browser
+
+sql: install ## Interactive SQL shell (DuckDB CLI, read-only) on the warehouse
+	$(BIN)/duckdb -readonly $${DUCKDB_PATH:-data/warehouse.duckdb}
 
 clean: ## Delete generated data (warehouse, MLflow store, run history, downloads are kept)
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/mlflow dbt_project/target

@@ -6,7 +6,7 @@ import dagster as dg
 
 from orchestration.assets.dbt import baac_dbt_models, dbt_resource
 from orchestration.assets.raw import raw_assets
-from orchestration.resources import RawSourceResource, warehouse_resource
+from orchestration.resources import RawSourceResource, WarehouseResource
 
 raw_job = dg.define_asset_job("load_raw", selection=dg.AssetSelection.groups("raw"))
 
@@ -24,7 +24,7 @@ defs = dg.Definitions(
     # Across runs, data/dagster_home/dagster.yaml queues runs one at a time.
     executor=dg.in_process_executor,
     resources={
-        "duckdb": warehouse_resource(),
+        "warehouse": WarehouseResource(),
         "raw_source": RawSourceResource(),
         "dbt": dbt_resource(),
     },

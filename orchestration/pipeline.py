@@ -56,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
             if event.is_step_failure:
                 print(f"FAILED {event.step_key}: {event.step_failure_data.error.message}", file=sys.stderr)
         return 1
-    from orchestration.report import print_run_summary
+    from orchestration.report import print_check_summary, print_run_summary
 
     print_run_summary(result)
+    print_check_summary(result)
     return 0
 
 

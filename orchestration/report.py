@@ -23,3 +23,11 @@ def print_run_summary(result: dg.ExecuteInProcessResult) -> None:
         print("\nRaw tables loaded (rows / rejected):")
         for key, values in sorted(raw.items()):
             print(f"  {key:<22} {values['loaded_rows']:>10,} / {values['rejected_rows']:,}")
+
+
+def print_check_summary(result: dg.ExecuteInProcessResult) -> None:
+    evaluations = result.get_asset_check_evaluations()
+    failed = [e for e in evaluations if not e.passed]
+    print(f"\nChecks (dbt tests and raw checks): {len(evaluations) - len(failed)} passed, {len(failed)} failed")
+    for evaluation in failed:
+        print(f"  FAILED {evaluation.asset_key.to_user_string()}: {evaluation.check_name}")

@@ -1,37 +1,60 @@
-"""Dagster resources: the DuckDB warehouse and the raw-file source, configured from settings."""
+"""Dagster resources: the DuckDB warehouse and the raw-file source.
+
+Unset fields fall back to the settings *when used*, not when this module is imported, so
+a test or a user can set DUCKDB_PATH or BAAC_* after the definitions are loaded.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
+import duckdb
 
 from orchestration import settings
 from orchestration.ingestion.sources import source_files
 from orchestration.ingestion.tables import RawTable
 
-class RawSourceResource(dg.ConfigurableResource):
-    """Where raw BAAC CSVs come from (defaults from ``BAAC_*`` environment variables)."""
 
-    kind: str = settings.raw_source_kind()
-    local_dir: str = str(settings.local_source_dir())
-    datagouv_manifest: str = str(settings.datagouv_manifest_path())
-    download_dir: str = str(settings.download_cache_dir())
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file (default: ``DUCKDB_PATH``, else data/warehouse.duckdb)."""
+
+    path: str | None = None
+
+    def database_path(self) -> Path:
+        return Path(self.path) if self.path else settings.duckdb_path()
+
+    @contextmanager
+    def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.database_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = duckdb.connect(str(path), read_only=read_only)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+class RawSourceResource(dg.ConfigurableResource):
+    """Where raw BAAC CSVs come from (defaults: the ``BAAC_*`` environment variables)."""
+
+    kind: str | None = None
+    local_dir: str | None = None
+    datagouv_manifest: str | None = None
+    download_dir: str | None = None
+
+    def source_kind(self) -> str:
+        return self.kind or settings.raw_source_kind()
 
     def files_for(self, table: RawTable, years: list[int], log) -> list[Path]:
         return source_files(
-            self.kind,
+            self.source_kind(),
             table,
             years,
-            local_dir=Path(self.local_dir),
-            datagouv_manifest=Path(self.datagouv_manifest),
-            download_dir=Path(self.download_dir),
+            local_dir=Path(self.local_dir or settings.local_source_dir()),
+            datagouv_manifest=Path(self.datagouv_manifest or settings.datagouv_manifest_path()),
+            download_dir=Path(self.download_dir or settings.download_cache_dir()),
             progress=log.info,
         )
-
-
-def warehouse_resource() -> DuckDBResource:
-    path = settings.duckdb_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=str(path))

@@ -73,3 +73,35 @@ def http_server_for() -> Iterator:
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+
+
+class PipelineRun:
+    """The whole pipeline, run once per test session on the shipped sample."""
+
+    def __init__(self, root: Path, result):
+        self.root = root
+        self.warehouse = root / "warehouse.duckdb"
+        self.result = result
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
+    """Runs `baac_pipeline` (raw -> dbt -> ML) for every year into a temporary warehouse and
+    MLflow store, exactly as `make run` does, and keeps them for the tests that read them."""
+    import dagster as dg
+
+    from orchestration.pipeline import run_pipeline
+
+    root = tmp_path_factory.mktemp("pipeline")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DUCKDB_PATH", str(root / "warehouse.duckdb"))
+    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    patch.setenv("MLFLOW_ARTIFACT_ROOT", str(root / "mlflow-artifacts"))
+    patch.setenv("BAAC_SOURCE", "local")
+    patch.setenv("BAAC_LOCAL_DIR", str(SAMPLE_DIR))
+    try:
+        result = run_pipeline(settings.ACCIDENT_YEARS, dg.DagsterInstance.ephemeral())
+        assert result.success, "the pipeline failed on the sample"
+        yield PipelineRun(root, result)
+    finally:
+        patch.undo()

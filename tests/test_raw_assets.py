@@ -8,12 +8,11 @@ import sys
 
 import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
 from orchestration.assets.raw import raw_assets
 from orchestration.pipeline import partition_range_tags
-from orchestration.resources import RawSourceResource
+from orchestration.resources import RawSourceResource, WarehouseResource
 from tests.conftest import FIXTURES_DIR, SAMPLE_DIR, query
 
 ALL_YEARS = settings.ACCIDENT_YEARS
@@ -31,7 +30,7 @@ def materialize_raw(warehouse, years, tables=None, raw_source=None, raise_on_err
     return dg.materialize(
         selected,
         resources={
-            "duckdb": DuckDBResource(database=str(warehouse)),
+            "warehouse": WarehouseResource(path=str(warehouse)),
             "raw_source": raw_source or RawSourceResource(kind="local", local_dir=str(SAMPLE_DIR)),
         },
         tags=partition_range_tags(years),

@@ -2,12 +2,11 @@
 
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
 from orchestration.ingestion.load import load_raw_table
 from orchestration.ingestion.tables import RAW_SCHEMA, RAW_TABLES, REJECTED_ROWS_TABLE, RawTable
-from orchestration.resources import RawSourceResource
+from orchestration.resources import RawSourceResource, WarehouseResource
 
 accident_years = dg.StaticPartitionsDefinition(settings.ACCIDENT_YEARS)
 
@@ -32,12 +31,12 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
         ],
     )
     def _raw_asset(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource, raw_source: RawSourceResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, raw_source: RawSourceResource
     ):
         years = [int(key) for key in context.partition_keys]
         files = raw_source.files_for(table, years, context.log)
         context.log.info(f"Loading {table.name} for {years[0]}-{years[-1]} from {files}")
-        with duckdb.get_connection() as conn:
+        with warehouse.get_connection() as conn:
             result = load_raw_table(conn, table, files, years)
         context.log.info(
             f"{table.name}: {result.loaded_rows:,} rows loaded, {result.rejected_rows:,} rejected"
@@ -48,7 +47,7 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
                 "rejected_rows": result.rejected_rows,
                 "rows_by_year": dg.MetadataValue.json({str(k): v for k, v in result.loaded_by_year.items()}),
                 "rows_of_other_years_in_files": result.rows_of_other_years,
-                "source": raw_source.kind,
+                "source": raw_source.source_kind(),
                 "source_files": dg.MetadataValue.json(result.source_files),
                 "table": f"{RAW_SCHEMA}.{table.name}",
             }

@@ -1,0 +1,118 @@
+"""The dbt layer, built for real by the pipeline on the sample (dbt build runs every data
+test and unit test; a failing one fails the pipeline run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from orchestration import settings
+from orchestration.assets.dbt import baac_dbt_models
+from orchestration.definitions import defs
+from tests.conftest import query
+
+
+def test_fact_table_and_features_have_one_row_per_road_user(pipeline_run):
+    wh = pipeline_run.warehouse
+    assert query(wh, "select count(*) from marts.fct_road_users") == [(4998,)]
+    assert query(wh, "select count(*) from marts.ml_features") == [(4998,)]
+    assert query(wh, "select count(distinct road_user_id) from marts.fct_road_users") == [(4998,)]
+
+
+def test_no_accident_is_in_two_splits_and_shares_are_60_20_20(pipeline_run):
+    wh = pipeline_run.warehouse
+    assert query(
+        wh, "select count(*) from (select num_acc from marts.ml_features group by 1 having count(distinct split) > 1)"
+    ) == [(0,)]
+    # Accident-level counts of the 2,237 sample accidents: 60.1% / 20.4% / 19.5%.
+    assert query(
+        wh, "select split, count(*) from intermediate.int_accident_splits group by 1 order by 1"
+    ) == [("test", 436), ("train", 1344), ("validation", 457)]
+
+
+def test_split_is_md5_of_the_accident_number_reproducible_outside_sql(pipeline_run):
+    import hashlib
+
+    rows = query(pipeline_run.warehouse, "select num_acc, split_bucket from intermediate.int_accident_splits")
+    for num_acc, bucket in rows:
+        assert bucket == int(hashlib.md5(f"{num_acc}-42".encode()).hexdigest()[:8], 16) % 100
+
+
+def test_severity_counts_match_the_raw_grav_counts(pipeline_run):
+    # data/README.md: grav 1 unhurt 1,683; 4 light 956; 3 hospitalised 2,002; 2 killed 357.
+    assert query(
+        pipeline_run.warehouse,
+        "select severity, severity_label, grav, count(*) from marts.fct_road_users group by all order by 1",
+    ) == [(1, "unhurt", 1, 1683), (2, "light injury", 4, 956), (3, "hospitalised", 3, 2002), (4, "killed", 2, 357)]
+
+
+def test_labels_sit_beside_codes(pipeline_run):
+    row = query(
+        pipeline_run.warehouse,
+        "select lighting, user_category, department_code, department, hour, minute "
+        "from marts.fct_road_users where road_user_id = '201600000001-A01-1'",
+    )
+    assert row == [("full daylight", "driver", "59", "Nord (département 59)", 14, 45)]
+
+
+def test_every_dbt_test_ran_as_a_passing_asset_check(pipeline_run):
+    evaluations = pipeline_run.result.get_asset_check_evaluations()
+    dbt_checks = [e for e in evaluations if e.check_name != "no_rejected_rows"]
+    assert len(dbt_checks) >= 100
+    assert [e.check_name for e in dbt_checks if not e.passed] == []
+    names = {e.check_name for e in dbt_checks}
+    assert {"no_accident_in_two_splits", "not_null_ml_features_split", "unique_stg_users_road_user_id"} <= names
+
+
+def test_raw_staging_and_marts_form_one_graph():
+    graph = defs.resolve_asset_graph()
+
+    def key(model: str) -> dg.AssetKey:
+        return get_asset_key_for_model([baac_dbt_models], model)
+
+    assert dg.AssetKey(["raw", "caracteristics"]) in graph.get(key("stg_accidents")).parent_keys
+    assert key("fct_road_users") in graph.get(key("ml_features")).parent_keys
+    assert key("ml_features") == dg.AssetKey(["marts", "ml_features"])
+    assert graph.get(key("stg_users")).group_name == "staging"
+    assert graph.get(key("int_accident_splits")).group_name == "intermediate"
+    assert graph.get(key("ml_features")).group_name == "marts"
+    assert graph.get(dg.AssetKey(["codebook", "baac_codes"])).group_name == "codebook"
+
+
+def test_readme_sql_answers_match_the_sample(pipeline_run):
+    """The three questions the README answers in SQL, with the figures it prints."""
+    compiled = settings.DBT_PROJECT_DIR / "target" / "compiled" / "baac_severity" / "analyses"
+    subprocess.run(
+        [settings.dbt_executable(), "compile", "--select", "resource_type:analysis", "--profiles-dir", ".", "-q"],
+        cwd=settings.DBT_PROJECT_DIR, check=True,
+    )
+    belt = query(pipeline_run.warehouse, (compiled / "seat_belt_and_severity.sql").read_text())
+    assert belt == [("not used", 106, 86.8, 30.2), ("used", 2741, 36.6, 4.9)]
+    light = query(pipeline_run.warehouse, (compiled / "severity_by_lighting.sql").read_text())
+    assert light[2] == ("night, no street lighting", 868, 55.3, 10.7)
+    assert light[0] == ("full daylight", 3385, 45.8, 6.3)
+    vulnerable = query(pipeline_run.warehouse, (compiled / "most_vulnerable_road_users.sql").read_text())
+    assert vulnerable[0] == ("driver", "motorcycle > 125 cc", 345, 84.3)
+
+
+def test_dbt_docs_generate_describes_every_model(pipeline_run):
+    subprocess.run(
+        [settings.dbt_executable(), "docs", "generate", "--profiles-dir", ".", "-q"],
+        cwd=settings.DBT_PROJECT_DIR, check=True,
+    )
+    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    catalog = json.loads((settings.DBT_PROJECT_DIR / "target" / "catalog.json").read_text())
+    models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
+    assert len(models) == 13
+    undocumented = [
+        f"{node['name']}.{column}"
+        for node in models.values()
+        if node["name"] != "int_road_users_enriched"  # documented through fct_road_users
+        for column in catalog["nodes"][node["unique_id"]]["columns"]
+        if not node["columns"].get(column, {}).get("description")
+    ]
+    assert undocumented == []
+    assert all(node["description"] for node in models.values())
