@@ -8,6 +8,7 @@ loading the years in ``BAAC_YEARS`` (default: every year; the shipped sample hol
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import dagster as dg
@@ -50,16 +51,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     years = settings.parse_years(args.years) if args.years else settings.pipeline_years()
     print(f"Running {args.job} for {years[0]}-{years[-1]} on {settings.duckdb_path()}")
+    # The project's instance, so that the run shows in the UI (the Makefile sets it too).
+    os.environ.setdefault("DAGSTER_HOME", str(settings.DATA_DIR / "dagster_home"))
     result = run_pipeline(years, dg.DagsterInstance.get(), args.job)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
                 print(f"FAILED {event.step_key}: {event.step_failure_data.error.message}", file=sys.stderr)
         return 1
-    from orchestration.report import print_check_summary, print_run_summary
+    from orchestration.report import print_check_summary, print_model_summary, print_run_summary
 
     print_run_summary(result)
     print_check_summary(result)
+    print_model_summary(result)
     return 0
 
 

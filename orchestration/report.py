@@ -31,3 +31,19 @@ def print_check_summary(result: dg.ExecuteInProcessResult) -> None:
     print(f"\nChecks (dbt tests and raw checks): {len(evaluations) - len(failed)} passed, {len(failed)} failed")
     for evaluation in failed:
         print(f"  FAILED {evaluation.asset_key.to_user_string()}: {evaluation.check_name}")
+
+
+def print_model_summary(result: dg.ExecuteInProcessResult) -> None:
+    """The trained model against both baselines on the test split, and the promotion."""
+    metadata = materialization_metadata(result)
+    evaluation = metadata.get("severity_model_evaluation")
+    if evaluation:
+        print("\nSeverity model vs baselines, test split:")
+        print(evaluation["model_vs_baselines"])
+    champion = metadata.get("champion_model")
+    if champion:
+        outcome = "promoted to champion" if champion["promoted"] else "not promoted"
+        print(
+            f"\nModel version {champion['challenger_version']}: {outcome} ({champion['reason']}); "
+            f"champion is version {champion['champion_version']}."
+        )

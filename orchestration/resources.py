@@ -58,3 +58,19 @@ class RawSourceResource(dg.ConfigurableResource):
             download_dir=Path(self.download_dir or settings.download_cache_dir()),
             progress=log.info,
         )
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """The MLflow tracking store and model registry (default: ``MLFLOW_TRACKING_URI``, else
+    an embedded SQLite store under data/mlflow)."""
+
+    tracking_uri: str | None = None
+    artifact_root: str | None = None
+
+    def client(self):
+        from ml.registry import configure_tracking
+
+        return configure_tracking(
+            self.tracking_uri or settings.mlflow_tracking_uri(),
+            Path(self.artifact_root) if self.artifact_root else settings.mlflow_artifact_root(),
+        )

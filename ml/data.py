@@ -1,0 +1,59 @@
+"""Reading the training tables from the warehouse, and describing what a model trained on."""
+
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+import pandas as pd
+
+from ml.features import FeatureSpec
+
+ML_FEATURES = "marts.ml_features"
+BASELINE_FEATURES = "marts.ml_baseline_features"
+SPLITS = ("train", "validation", "test")
+
+
+def read_table(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
+    """A dbt mart as a DataFrame, in a fixed row order (so fits are reproducible)."""
+    frame = conn.execute(f"select * from {relation}").df()
+    key = [c for c in ("num_acc", "road_user_id") if c in frame.columns]
+    sort_by = key + [c for c in frame.columns if c not in key]
+    return frame.sort_values(sort_by, kind="stable").reset_index(drop=True)
+
+
+def read_training_tables(conn: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ml_features and ml_baseline_features, inputs as floats (NULL -> NaN). Fails when
+    ml_features does not hold exactly the columns of the feature specification."""
+    features = read_table(conn, ML_FEATURES)
+    expected = [spec.key, spec.split, spec.target, *spec.names]
+    if sorted(features.columns) != sorted(expected):
+        raise ValueError(
+            f"{ML_FEATURES} columns differ from the feature specification: "
+            f"missing {sorted(set(expected) - set(features.columns))}, "
+            f"unexpected {sorted(set(features.columns) - set(expected))}"
+        )
+    baseline = read_table(conn, BASELINE_FEATURES)
+    inputs = [c for c in baseline.columns if c not in (spec.key, spec.split, spec.target)]
+    return (
+        features.astype({name: "float64" for name in spec.names}),
+        baseline.astype({name: "float64" for name in inputs}),
+    )
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of the rows' content: the same data gives the same fingerprint."""
+    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(row_hashes.tobytes()).hexdigest()
+
+
+def data_summary(frame: pd.DataFrame, key: str = "num_acc", split: str = "split") -> dict:
+    """Years, rows per split and fingerprint of a training table, for the MLflow run."""
+    years = sorted({int(n) // 100_000_000 for n in frame[key].unique()})
+    return {
+        "years": years,
+        "rows": int(len(frame)),
+        "rows_per_split": {s: int((frame[split] == s).sum()) for s in SPLITS},
+        "accidents": int(frame[key].nunique()),
+        "fingerprint": fingerprint(frame),
+    }

@@ -1,0 +1,149 @@
+"""MLflow: the tracking store, one run per training, the registered model and its aliases.
+
+Aliases only (``challenger``, ``champion``); MLflow's stages are deprecated.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+REGISTERED_MODEL = "road_accident_severity"
+EXPERIMENT = "road_accident_severity"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+#: The metric promotion compares, on the current test split.
+PROMOTION_METRIC = "macro_f1"
+#: Models are stored with skops, which loads only the types it is told to trust: ours, and
+#: the scikit-learn internals of the gradient boosting (reviewed: we write these files).
+SKOPS_TRUSTED_TYPES = [
+    "ml.models.CodebookTyper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
+    "sklearn.tree._tree.Tree",  # the legacy random forest
+]
+
+
+def configure_tracking(tracking_uri: str, artifact_root: Path | None = None) -> MlflowClient:
+    """Point MLflow at ``tracking_uri`` (never the working directory) and make sure the
+    experiment exists; with a local store, its artifacts go under ``artifact_root``."""
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        is_local = tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri
+        location = artifact_root.resolve().as_uri() if is_local and artifact_root else None
+        if location:
+            artifact_root.mkdir(parents=True, exist_ok=True)
+        client.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return client
+
+
+#: What loading a model needs, pinned to this environment (inferring it costs a subprocess).
+MODEL_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "pandas", "numpy", "skops")]
+#: ml/models.py (CodebookTyper) travels with the model, so any MLflow client can load it.
+MODEL_CODE = str(Path(__file__).with_name("models.py"))
+
+
+def log_sklearn_model(estimator, name: str, input_example: pd.DataFrame, registered_model_name: str | None = None):
+    """Log an estimator with its signature (inputs -> class probabilities) and an input example."""
+    signature = infer_signature(input_example, estimator.predict_proba(input_example))
+    return mlflow.sklearn.log_model(
+        estimator,
+        name=name,
+        signature=signature,
+        input_example=input_example,
+        registered_model_name=registered_model_name,
+        serialization_format="skops",
+        pip_requirements=MODEL_REQUIREMENTS,
+        code_paths=[MODEL_CODE],
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+    )
+
+
+def log_json(data: dict, artifact_file: str) -> None:
+    mlflow.log_text(json.dumps(data, indent=2, default=str), artifact_file)
+
+
+def log_figure(figure, artifact_file: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        figure.savefig(path, dpi=120)
+        mlflow.log_artifact(str(path), str(Path(artifact_file).parent))
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What the training asset hands to the evaluation: where the models are."""
+
+    run_id: str
+    version: str  # of the registered severity model
+    model_uris: dict[str, str]  # model name -> MLflow model URI (the baselines included)
+
+
+def get_version_by_alias(client: MlflowClient, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(REGISTERED_MODEL, alias)
+    except MlflowException:
+        return None
+
+
+def load_version(version: str | int):
+    """The scikit-learn model of a registered version (``predict_proba`` included)."""
+    return mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL}/{version}")
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+    challenger_score: float
+    champion_score: float | None
+
+
+def decide_promotion(challenger_score: float, champion_score: float | None) -> PromotionDecision:
+    """Promote when there is no champion, or when the challenger scores strictly better on
+    the same test split; a tie keeps the champion in place."""
+    if champion_score is None:
+        return PromotionDecision(True, "no champion yet", challenger_score, None)
+    if challenger_score > champion_score:
+        return PromotionDecision(
+            True, f"{PROMOTION_METRIC} {challenger_score:.4f} > champion's {champion_score:.4f}",
+            challenger_score, champion_score,
+        )
+    return PromotionDecision(
+        False, f"{PROMOTION_METRIC} {challenger_score:.4f} <= champion's {champion_score:.4f}",
+        challenger_score, champion_score,
+    )
+
+
+def record_promotion(client: MlflowClient, version: str, decision: PromotionDecision) -> None:
+    """Write the decision and both scores on the challenger's version; move the champion
+    alias if it was promoted."""
+    tags = {
+        "promotion_decision": "promoted" if decision.promote else "kept_champion",
+        "promotion_reason": decision.reason,
+        "promotion_metric": f"test_{PROMOTION_METRIC}",
+        "challenger_score": f"{decision.challenger_score:.6f}",
+        "champion_score": "" if decision.champion_score is None else f"{decision.champion_score:.6f}",
+        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+    if decision.promote:
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
