@@ -49,6 +49,9 @@ docs: manifest ## Generate the dbt docs site and serve it on http://$(HOST):8080
 	$(DBT) docs generate --profiles-dir .
 	$(DBT) docs serve --profiles-dir . --host $(HOST) --port 8080 --no-browser
 
+mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http://$(HOST):5000
+	$(BIN)/python -m orchestration.mlflow_ui --host $(HOST) --port 5000
+
 sql: install ## Interactive SQL shell (DuckDB CLI, read-only) on the warehouse
 	$(BIN)/duckdb -readonly $${DUCKDB_PATH:-data/warehouse.duckdb}
 

@@ -214,16 +214,17 @@ def champion_model(
     challenger_score = severity_model_evaluation["metrics"][MODEL][registry.PROMOTION_METRIC]
     champion = registry.get_version_by_alias(client, registry.CHAMPION)
     champion_score = None
-    if champion is not None and champion.version != version:
+    champion_version = str(champion.version) if champion is not None else None
+    if champion_version not in (None, version):
         features, _ = read_training_tables(warehouse, spec)
         test = split_frame(features, "test")
-        champion_model_ = registry.load_version(champion.version)
+        champion_model_ = registry.load_version(champion_version)
         classes = sorted(spec.classes)
         from ml.training import class_probabilities
 
         proba = class_probabilities(champion_model_, test[spec.names], classes)
         champion_score = evaluation.classification_metrics(test[spec.target], proba, classes)[registry.PROMOTION_METRIC]
-    if champion is not None and champion.version == version:
+    if champion_version == version:
         decision = registry.PromotionDecision(False, "already the champion", challenger_score, challenger_score)
     else:
         decision = registry.decide_promotion(challenger_score, champion_score)
@@ -232,7 +233,7 @@ def champion_model(
     context.log.info(f"Version {version}: {'promoted' if decision.promote else 'not promoted'} ({decision.reason})")
     return dg.MaterializeResult(
         metadata={
-            "champion_version": current.version if current else None,
+            "champion_version": str(current.version) if current else None,
             "challenger_version": version,
             "promoted": decision.promote,
             "reason": decision.reason,

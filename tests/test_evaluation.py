@@ -1,0 +1,67 @@
+"""Metric functions against small cases computed by hand."""
+
+import numpy as np
+import pytest
+
+from ml import evaluation
+
+CLASSES = [1, 2, 3, 4]
+
+
+def one_hot(predicted: list[int]) -> np.ndarray:
+    proba = np.zeros((len(predicted), 4))
+    for row, code in enumerate(predicted):
+        proba[row, CLASSES.index(code)] = 1.0
+    return proba
+
+
+def test_perfect_predictions_score_one():
+    y = [1, 2, 3, 4, 1, 3]
+    result = evaluation.classification_metrics(y, one_hot(y), CLASSES)
+    for name in ("macro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "roc_auc_ovr_macro",
+                 "severe_roc_auc", "severe_average_precision"):
+        assert result[name] == pytest.approx(1.0), name
+    assert result["log_loss"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_hand_computed_case():
+    # true:      1 1 2 3 4 4
+    # predicted: 1 2 2 3 3 4
+    y_true = [1, 1, 2, 3, 4, 4]
+    proba = one_hot([1, 2, 2, 3, 3, 4])
+    result = evaluation.classification_metrics(y_true, proba, CLASSES)
+    # per class F1: 1 -> P 1, R 1/2 -> 2/3; 2 -> P 1/2, R 1 -> 2/3; 3 -> P 1/2, R 1 -> 2/3; 4 -> P 1, R 1/2 -> 2/3
+    assert result["macro_f1"] == pytest.approx(2 / 3)
+    assert result["weighted_f1"] == pytest.approx(2 / 3)
+    assert result["accuracy"] == pytest.approx(4 / 6)
+    # recalls 1/2, 1, 1, 1/2
+    assert result["balanced_accuracy"] == pytest.approx(0.75)
+    per_class = evaluation.per_class_metrics(y_true, proba, CLASSES)
+    assert per_class[1] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert per_class[3]["precision"] == 0.5
+    assert evaluation.confusion(y_true, proba, CLASSES).tolist() == [
+        [1, 1, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 1, 0],
+        [0, 0, 1, 1],
+    ]
+
+
+def test_severe_view_sums_hospitalised_and_killed():
+    proba = np.array([[0.5, 0.3, 0.1, 0.1], [0.1, 0.1, 0.4, 0.4], [0.2, 0.2, 0.5, 0.1]])
+    assert evaluation.severe_probability(proba, CLASSES).tolist() == pytest.approx([0.2, 0.8, 0.6])
+    # severe truth: no, yes, no -> scores 0.2, 0.8, 0.6: the severe row ranks first -> AUC 1, AP 1
+    result = evaluation.classification_metrics([1, 4, 2], proba, CLASSES)
+    assert result["severe_roc_auc"] == 1.0
+    assert result["severe_average_precision"] == 1.0
+    # log loss: -(ln 0.5 + ln 0.4 + ln 0.2) / 3
+    assert result["log_loss"] == pytest.approx(-(np.log(0.5) + np.log(0.4) + np.log(0.2)) / 3)
+
+
+def test_majority_class_has_chance_level_ranking():
+    y_true = [3, 3, 3, 1, 2, 4]
+    result = evaluation.classification_metrics(y_true, one_hot([3] * 6), CLASSES)
+    assert result["balanced_accuracy"] == pytest.approx(0.25)
+    assert result["severe_roc_auc"] == pytest.approx(0.5)
+    # F1 of class 3 = 2 * 0.5 * 1 / 1.5 = 2/3; others 0
+    assert result["macro_f1"] == pytest.approx((2 / 3) / 4)
