@@ -31,6 +31,10 @@ class Feature:
     #: For a categorical feature: allowed code -> English label, from the code book.
     codes: dict[int, str] = field(default_factory=dict)
     codebook_entry: str | None = None  # e.g. "caracteristiques.lum"
+    #: For a numeric feature: the bounds its values keep to (dbt tests them too).
+    minimum: float | None = None
+    maximum: float | None = None
+    group: str = ""  # a heading for forms: When, Conditions and road, Vehicle and accident, Road user
 
     @property
     def is_categorical(self) -> bool:
@@ -113,6 +117,9 @@ def load_feature_spec(path: Path = ML_FEATURES_YAML) -> FeatureSpec:
                 description=column.get("description", ""),
                 codes=codes,
                 codebook_entry=entry,
+                minimum=meta.get("minimum"),
+                maximum=meta.get("maximum"),
+                group=meta.get("group", ""),
             )
         )
     return FeatureSpec(

@@ -25,6 +25,8 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 #: The metric promotion compares, on the current test split.
 PROMOTION_METRIC = "macro_f1"
+#: Run artifact: the typical road user of the training data (the scoring page's defaults).
+TYPICAL_ROAD_USER_ARTIFACT = "data/typical_road_user.json"
 #: Models are stored with skops, which loads only the types it is told to trust: ours, and
 #: the scikit-learn internals of the gradient boosting (reviewed: we write these files).
 SKOPS_TRUSTED_TYPES = [
@@ -56,8 +58,9 @@ def configure_tracking(tracking_uri: str, artifact_root: Path | None = None) -> 
 
 #: What loading a model needs, pinned to this environment (inferring it costs a subprocess).
 MODEL_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "pandas", "numpy", "skops")]
-#: ml/models.py (CodebookTyper) travels with the model, so any MLflow client can load it.
-MODEL_CODE = str(Path(__file__).with_name("models.py"))
+#: The ml package (CodebookTyper) travels with the model, so any MLflow client can load it;
+#: ml.models imports nothing else of the project at run time.
+MODEL_CODE = str(Path(__file__).parent)
 
 
 def log_sklearn_model(estimator, name: str, input_example: pd.DataFrame, registered_model_name: str | None = None):

@@ -116,8 +116,9 @@ def evaluate_on_test(
     test, baseline_test = split_frame(features, "test"), split_frame(baseline_features, "test")
     results, model_proba = {}, None
     for name, estimator in estimators.items():
+        rows = test if name == MODEL else baseline_test
         proba = class_probabilities(estimator, model_inputs(name, test, baseline_test, spec), classes)
-        results[name] = evaluation.classification_metrics(test[spec.target], proba, classes)
+        results[name] = evaluation.classification_metrics(rows[spec.target], proba, classes)
         if name == MODEL:
             model_proba = proba
     y_test = test[spec.target].to_numpy()
@@ -146,3 +147,19 @@ def permutation_importance_on_validation(
         {"importance_mean": result.importances_mean, "importance_std": result.importances_std},
         index=spec.names,
     ).sort_values("importance_mean", ascending=False)
+
+
+def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, float | None]:
+    """The most frequent code of each categorical feature and the median of each numeric one,
+    on the train split: a sensible starting point for a form."""
+    train = split_frame(features, "train")
+    typical: dict[str, float | None] = {}
+    for feature in spec.features:
+        column = train[feature.name].dropna()
+        if column.empty:
+            typical[feature.name] = None
+        elif feature.is_categorical:
+            typical[feature.name] = int(column.mode().iloc[0])
+        else:
+            typical[feature.name] = float(column.median())
+    return typical

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from orchestration import settings
 
@@ -20,9 +21,9 @@ def main() -> None:
     uri = settings.mlflow_tracking_uri()
     if uri.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")), exist_ok=True)
-    command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
     print(f"MLflow UI on http://{args.host}:{args.port} for {uri}")
-    os.execvp(command[0], command)
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

@@ -64,24 +64,22 @@ def mlflow_artifact_root() -> Path:
 
 
 def parse_years(text: str) -> list[str]:
-    """Parse ``"2016"``, ``"2005-2016"`` or ``"2013,2016"`` into sorted partition keys.
+    """Parse one year (``"2016"``) or one range (``"2005-2016"``) into partition keys.
 
-    >>> parse_years("2014-2016,2010")
-    ['2010', '2014', '2015', '2016']
+    A run covers one contiguous range of partitions, so lists are not accepted.
+
+    >>> parse_years("2014-2016")
+    ['2014', '2015', '2016']
     """
-    years: set[int] = set()
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        first, _, last = part.partition("-")
-        start, end = int(first), int(last or first)
-        if start > end:
-            raise ValueError(f"Year range {part!r} runs backwards")
-        years.update(range(start, end + 1))
-    unknown = sorted(y for y in years if not FIRST_YEAR <= y <= LAST_YEAR)
-    if unknown:
-        raise ValueError(f"Years {unknown} are outside {FIRST_YEAR}-{LAST_YEAR}")
-    if not years:
-        raise ValueError("No year given")
-    return [str(y) for y in sorted(years)]
+    first, _, last = text.strip().partition("-")
+    if not first.isdigit() or (last and not last.isdigit()):
+        raise ValueError(f"Expected a year or a range such as 2005-2016, got {text!r}")
+    start, end = int(first), int(last or first)
+    if start > end:
+        raise ValueError(f"Year range {text!r} runs backwards")
+    if start < FIRST_YEAR or end > LAST_YEAR:
+        raise ValueError(f"Years {text!r} are outside {FIRST_YEAR}-{LAST_YEAR}")
+    return [str(y) for y in range(start, end + 1)]
 
 
 def pipeline_years() -> list[str]:

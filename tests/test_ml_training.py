@@ -83,7 +83,7 @@ def test_model_beats_the_replaced_projects_approach_on_the_sample(pipeline_run):
     table = evaluation.metadata["model_vs_baselines"].value
     rows = {line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
     assert rows == {
-        "severity_model": [0.4589, 0.4604, 0.8469],
+        "severity_model": [0.4544, 0.4571, 0.8474],
         "legacy_random_forest": [0.3077, 0.3600, 0.7506],
         "majority_class": [0.1402, 0.2500, 0.5000],
     }

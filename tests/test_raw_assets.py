@@ -88,22 +88,44 @@ def test_corrupted_rows_are_rejected_with_line_numbers_and_the_rest_loads(wareho
     assert query(warehouse, "select count(*) from raw.users") == [(10,)]
     rejected = query(
         warehouse,
-        "select line_number, column_name, reason, raw_line from raw.rejected_rows order by line_number nulls last",
+        "select line_number, accident_year, column_name, reason, raw_line from raw.rejected_rows "
+        "order by line_number nulls last, reason",
     )
-    assert [(r[0], r[1]) for r in rejected] == [(5, "grav"), (8, "sexe"), (None, "grav")]
-    assert rejected[0][2].startswith("CAST:") and '"severe"' in rejected[0][2]
-    assert rejected[0][3] == "201600000003,1.0,1,severe,2,0.0,11.0,0.0,0.0,0.0,1983,B02"
-    assert rejected[1][2] == "MISSING COLUMNS: Expected Number of Columns: 12 Found: 4"
-    assert rejected[2][2] == (
-        "FRACTION: column grav holds 2.5, not a whole number (row Num_Acc=201600000004, num_veh=A01)"
-    )
+    assert [(r[0], r[1], r[2]) for r in rejected] == [
+        (5, 2016, "grav"),
+        (8, 2016, "sexe"),
+        (None, None, "Num_Acc"),
+        (None, 2016, "an_nais"),
+        (None, 2016, "grav"),
+        (None, 2016, "grav"),
+        (None, 2016, "place"),
+    ]
+    assert rejected[0][3].startswith("CAST:") and '"severe"' in rejected[0][3]
+    assert rejected[0][4] == "201600000003,1.0,1,severe,2,0.0,11.0,0.0,0.0,0.0,1983,B02"
+    assert rejected[1][3] == "MISSING COLUMNS: Expected Number of Columns: 12 Found: 4"
+    assert [r[3] for r in rejected[2:]] == [
+        "NO YEAR: no accident year can be read from Num_Acc (row Num_Acc=, num_veh=C04)",
+        "NOT AN INTEGER: column an_nais holds 19830000000.0, not a whole number in INTEGER range "
+        "(row Num_Acc=201600000004, num_veh=C02)",
+        "NOT AN INTEGER: column grav holds 2.5, not a whole number in INTEGER range "
+        "(row Num_Acc=201600000004, num_veh=A01)",
+        "NOT AN INTEGER: column grav holds inf, not a whole number in INTEGER range "
+        "(row Num_Acc=201600000004, num_veh=C01)",
+        # Two bad columns, one reject: the first is named.
+        "NOT AN INTEGER: column place holds 1.5, not a whole number in INTEGER range "
+        "(row Num_Acc=201600000004, num_veh=C03)",
+    ]
     materialization = result.asset_materializations_for_node("raw__users")[0]
-    assert materialization.metadata["rejected_rows"].value == 3
+    assert materialization.metadata["loaded_rows"].value == 10
+    assert materialization.metadata["rejected_rows"].value == 7
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    # Loading again replaces the rejects too.
+    # Loading again replaces the rejects; loading a clean file for the year clears them.
     materialize_raw(warehouse, ["2016"], tables={"users"}, raw_source=source)
-    assert query(warehouse, "select count(*) from raw.rejected_rows") == [(3,)]
+    assert query(warehouse, "select count(*) from raw.rejected_rows") == [(7,)]
+    materialize_raw(warehouse, ["2016"], tables={"users"})
+    assert query(warehouse, "select count(*) from raw.rejected_rows") == [(0,)]
+    assert query(warehouse, "select count(*) from raw.users") == [(4998,)]
 
 
 def test_file_missing_a_column_fails_naming_file_and_column(warehouse, tmp_path):

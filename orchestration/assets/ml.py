@@ -22,6 +22,7 @@ from ml.training import (
     permutation_importance_on_validation,
     split_frame,
     train_models,
+    typical_road_user,
 )
 from orchestration.assets.dbt import baac_dbt_models
 from orchestration.resources import MlflowResource, WarehouseResource
@@ -33,14 +34,14 @@ BASELINE_FEATURES_KEY = get_asset_key_for_model([baac_dbt_models], "ml_baseline_
 class TrainingConfig(dg.Config):
     """Hyper-parameters of the severity model (the baselines are fixed)."""
 
-    learning_rate: float = 0.1
-    max_iter: int = 500
+    learning_rate: float = SeverityModelParams.learning_rate
+    max_iter: int = SeverityModelParams.max_iter
     max_leaf_nodes_candidates: list[int] = [15, 31, 63]
-    min_samples_leaf: int = 20
-    l2_regularization: float = 0.0
-    n_iter_no_change: int = 20
-    class_weight: str | None = "balanced"
-    random_state: int = 42
+    min_samples_leaf: int = SeverityModelParams.min_samples_leaf
+    l2_regularization: float = SeverityModelParams.l2_regularization
+    n_iter_no_change: int = SeverityModelParams.n_iter_no_change
+    class_weight: str | None = SeverityModelParams.class_weight
+    random_state: int = SeverityModelParams.random_state
 
     def model_params(self) -> SeverityModelParams:
         return SeverityModelParams(
@@ -67,6 +68,10 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     for name, values in metrics.items():
         lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in evaluation.HEADLINE_METRICS) + " |")
     return "\n".join(lines)
+
+
+def beats_majority(metrics: dict[str, dict[str, float]]) -> bool:
+    return metrics[MODEL]["macro_f1"] > metrics[MAJORITY_BASELINE]["macro_f1"]
 
 
 @dg.asset(
@@ -103,6 +108,7 @@ def severity_model(
         })
         registry.log_json({"ml_features": summary, "ml_baseline_features": data_summary(baseline)}, "data/summary.json")
         registry.log_json({"features": [f.__dict__ for f in spec.features]}, "data/feature_spec.json")
+        registry.log_json(typical_road_user(features, spec), registry.TYPICAL_ROAD_USER_ARTIFACT)
         example = model_input(split_frame(features, "train").head(5), spec)
         model_info = registry.log_sklearn_model(trained.model, MODEL, example, registry.REGISTERED_MODEL)
         baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
@@ -194,7 +200,7 @@ def severity_model_evaluation(
     )
     yield dg.AssetCheckResult(
         check_name="beats_majority_baseline",
-        passed=model["macro_f1"] > majority["macro_f1"],
+        passed=beats_majority(result.metrics),
         metadata={"challenger_macro_f1": model["macro_f1"], "majority_macro_f1": majority["macro_f1"]},
     )
 
@@ -211,7 +217,15 @@ def champion_model(
     spec = load_feature_spec()
     client = mlflow_store.client()
     version = severity_model_evaluation["version"]
-    challenger_score = severity_model_evaluation["metrics"][MODEL][registry.PROMOTION_METRIC]
+    scores = severity_model_evaluation["metrics"]
+    challenger_score = scores[MODEL][registry.PROMOTION_METRIC]
+    # The blocking check stops this asset in the run that evaluated the model; this repeats
+    # it for a run that materializes champion_model alone from a stored evaluation.
+    if not beats_majority(scores):
+        raise dg.Failure(
+            f"Version {version} does not beat the majority-class baseline on test macro-F1 "
+            f"({scores[MODEL]['macro_f1']:.4f} <= {scores[MAJORITY_BASELINE]['macro_f1']:.4f}): not promoted"
+        )
     champion = registry.get_version_by_alias(client, registry.CHAMPION)
     champion_score = None
     champion_version = str(champion.version) if champion is not None else None

@@ -60,7 +60,7 @@ def download(
         with httpx.stream("GET", url, follow_redirects=True, timeout=timeout) as response:
             if response.status_code != 200:
                 raise DownloadError(f"{url}: HTTP {response.status_code}")
-            announced = int(response.headers.get("content-length", 0)) or size
+            announced = size or int(response.headers.get("content-length", 0))
             next_report = 0.1
             with partial.open("wb") as out:
                 for chunk in response.iter_bytes(_CHUNK):
@@ -70,7 +70,9 @@ def download(
                     if announced and received / announced >= next_report:
                         progress(f"{dest.name}: {received:,} / {announced:,} bytes ({received / announced:.0%})")
                         next_report += 0.1
-            if "content-length" in response.headers and received != int(response.headers["content-length"]):
+            # Content-Length counts the bytes on the wire: compare only when they are the file's.
+            on_the_wire = "content-encoding" not in response.headers
+            if on_the_wire and "content-length" in response.headers and received != int(response.headers["content-length"]):
                 raise DownloadError(
                     f"{url}: received {received:,} bytes, the server announced {response.headers['content-length']}"
                 )

@@ -25,7 +25,7 @@ from orchestration.ingestion.tables import (
 REJECTED_ROWS_COLUMNS = {
     "table_name": "VARCHAR",
     "source_file": "VARCHAR",
-    "line_number": "BIGINT",  # NULL when the reader cannot tell (see _reject_fractional_codes)
+    "line_number": "BIGINT",  # NULL for a row the reader parsed (see _row_problem_sql)
     "accident_year": "INTEGER",  # NULL when the line is too broken to tell
     "column_name": "VARCHAR",
     "reason": "VARCHAR",
@@ -95,8 +95,9 @@ def load_raw_table(
 ) -> LoadResult:
     """Replace the rows of ``years`` in ``raw.<table>`` with those read from ``files``.
 
-    Rows the reader cannot parse (wrong number of fields, text in a numeric column,
-    a fraction in an integer code) go to ``raw.rejected_rows`` with file, line and reason.
+    Rows that cannot be loaded (wrong number of fields, text in a numeric column, a value
+    that is not a whole number in an integer column, no accident year) go to
+    ``raw.rejected_rows`` with file, line (or row key) and reason.
     Raises RawInputError for a missing file or a header without the expected columns,
     before anything is changed.
     """
@@ -111,12 +112,14 @@ def load_raw_table(
     conn.execute("begin transaction")
     try:
         conn.execute(f"delete from {target} where accident_year in ({year_list})")
+        # Rejects of these years go too, whichever file they came from; so do lines whose
+        # year could not be read: the files read now report theirs again.
+        conn.execute(
+            f"delete from {rejected} where table_name = ? "
+            f"and (accident_year in ({year_list}) or accident_year is null)",
+            [table.name],
+        )
         for layout in layouts:
-            conn.execute(
-                f"delete from {rejected} where table_name = ? and source_file = ? "
-                f"and (accident_year in ({year_list}) or accident_year is null)",
-                [table.name, str(layout.path)],
-            )
             _load_file(conn, table, layout, result, loaded_at)
         conn.execute("commit")
     except BaseException:
@@ -159,26 +162,34 @@ def _load_file(
         """,
         [table.name, loaded_at],
     )
-    # 2. Parsed rows holding a fraction in an integer code (DuckDB would round 2.5 to 3).
-    fractional = [c for c in table.integer_columns if c in layout.header]
-    _reject_fractional_codes(conn, table, fractional, source, year_list, loaded_at)
+    # 2. Parsed rows that cannot be stored: no accident year, or a value in an integer column
+    #    that is not a whole number within INTEGER's range (DuckDB's reader would round 2.5
+    #    to 3; nan, inf and 1e12 would fail the cast and with it the whole load).
+    integer_columns = [c for c in table.integer_columns if c in layout.header]
+    problem = _row_problem_sql(table, integer_columns)
+    conn.execute(
+        f"""
+        insert into {RAW_SCHEMA}.{REJECTED_ROWS_TABLE}
+        select ?, {source}, null, _year, problem.column_name, problem.reason, null, ?
+        from (select _year, {problem} as problem from _parsed) as checked
+        where problem is not null and (_year in ({year_list}) or _year is null)
+        """,
+        [table.name, loaded_at],
+    )
 
     # 3. Everything else, cast to the table's types.
-    whole = " and ".join(f"({_quote(c)} is null or {_quote(c)} = trunc({_quote(c)}))" for c in fractional) or "true"
+    storable = f"_year in ({year_list}) and {problem} is null"
     select_list = ", ".join(
         f"cast({_quote(c)} as {t})" if t == "INTEGER" else _quote(c) for c, t in table.columns.items()
     )
     conn.execute(
         f"insert into {RAW_SCHEMA}.{table.name} "
-        f"select {select_list}, _year, {source}, ? from _parsed "
-        f"where _year in ({year_list}) and {whole}",
+        f"select {select_list}, _year, {source}, ? from _parsed where {storable}",
         [loaded_at],
     )
-    result.loaded_rows += conn.execute(
-        f"select count(*) from _parsed where _year in ({year_list}) and {whole}"
-    ).fetchone()[0]
+    result.loaded_rows += conn.execute(f"select count(*) from _parsed where {storable}").fetchone()[0]
     result.rows_of_other_years += conn.execute(
-        f"select count(*) from _parsed where _year not in ({year_list}) or _year is null"
+        f"select count(*) from _parsed where _year not in ({year_list})"
     ).fetchone()[0]
     for reason, count in conn.execute(
         f"select split_part(reason, ':', 1), count(*) from {RAW_SCHEMA}.{REJECTED_ROWS_TABLE} "
@@ -192,32 +203,25 @@ def _load_file(
     conn.execute("drop table _parsed")
 
 
-def _reject_fractional_codes(
-    conn: duckdb.DuckDBPyConnection,
-    table: RawTable,
-    columns: list[str],
-    source: str,
-    year_list: str,
-    loaded_at: datetime,
-) -> None:
-    """Send rows with a non-whole value in an integer column to rejected_rows.
+def _row_problem_sql(table: RawTable, integer_columns: list[str]) -> str:
+    """A struct (column_name, reason) naming the first problem of a parsed row, or NULL.
 
-    DuckDB's reader reports no line number for a row it parsed, so the row is named by its
-    key columns instead (``Num_Acc``, and ``num_veh`` for users and vehicles).
+    DuckDB's reader reports no line number for a row it parsed, so the reason names the
+    row by its key columns instead (``Num_Acc``, and ``num_veh`` for users and vehicles).
     """
-    if not columns:
-        return
-    key = " || ', ' || ".join(f"'{c}=' || coalesce(cast({_quote(c)} as varchar), '')" for c in table.key_columns)
-    for column in columns:
-        conn.execute(
-            f"""
-            insert into {RAW_SCHEMA}.{REJECTED_ROWS_TABLE}
-            select ?, {source}, null, _year, ?,
-                   'FRACTION: column ' || ? || ' holds ' || cast({_quote(column)} as varchar)
-                     || ', not a whole number (row ' || {key} || ')',
-                   null, ?
-            from _parsed
-            where _year in ({year_list}) and {_quote(column)} <> trunc({_quote(column)})
-            """,
-            [table.name, column, column, loaded_at],
+    key = " || ', ' || ".join(
+        f"'{c}=' || coalesce(cast({_quote(c)} as varchar), '')" for c in table.key_columns
+    )
+    cases = [
+        f"when _year is null then {{'column_name': '{table.key_columns[0]}', "
+        f"'reason': 'NO YEAR: no accident year can be read from {table.key_columns[0]} (row ' || {key} || ')'}}"
+    ]
+    for column in integer_columns:
+        c = _quote(column)
+        cases.append(
+            f"when {c} is not null and (not isfinite({c}) or {c} <> trunc({c}) "
+            f"or {c} not between -2147483648 and 2147483647) "
+            f"then {{'column_name': '{column}', 'reason': 'NOT AN INTEGER: column {column} holds ' "
+            f"|| cast({c} as varchar) || ', not a whole number in INTEGER range (row ' || {key} || ')'}}"
         )
+    return "(case " + " ".join(cases) + " end)"

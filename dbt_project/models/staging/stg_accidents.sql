@@ -32,10 +32,10 @@ renamed as (
 dated as (
     select
         *,
-        try_cast(make_date(accident_year, month, day) as date) as accident_date,
+        -- try(): an impossible date (30 February) is NULL, not a failed build.
+        try(make_date(accident_year, month, day)) as accident_date,
         case
-            when hour is not null
-                then try_cast(make_timestamp(accident_year, month, day, hour, minute, 0) as timestamp)
+            when hour is not null then try(make_timestamp(accident_year, month, day, hour, minute, 0))
         end as accident_at
     from renamed
 )

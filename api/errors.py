@@ -1,0 +1,46 @@
+"""Readable 422s: the field, what was sent and, for a code, every allowed code with its label.
+
+/predict takes one road user or a list of them; pydantic reports the failures of both
+readings. Only the reading that matches the body's shape is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml.features import FeatureSpec
+
+_SHAPE_ERRORS = {"list_type", "model_type", "dict_type", "model_attributes_type"}
+
+
+def _branch(loc: tuple) -> str | None:
+    return loc[1] if len(loc) > 1 and isinstance(loc[1], str) and "RoadUser" in loc[1] else None
+
+
+def clean_validation_errors(errors: list[dict[str, Any]], spec: FeatureSpec) -> list[dict[str, Any]]:
+    """Drop the other union branch's errors, strip the branch names from ``loc``, and name
+    the allowed values of a code field."""
+    branches = {_branch(tuple(e["loc"])) for e in errors} - {None}
+    if len(branches) > 1:  # both readings failed: keep the one whose shape matched
+        wrong_shape = {_branch(tuple(e["loc"])) for e in errors if e["type"] in _SHAPE_ERRORS}
+        kept = branches - wrong_shape or branches
+        errors = [e for e in errors if _branch(tuple(e["loc"])) in kept | {None}]
+    cleaned = []
+    for error in errors:
+        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "RoadUser" in part))
+        item = {"loc": list(loc), "type": error["type"], "msg": error["msg"]}
+        field = loc[-1] if loc and isinstance(loc[-1], str) else None
+        if error["type"] != "missing" and "input" in error and not isinstance(error["input"], dict | list):
+            item["input"] = error["input"]
+        if field in spec.names and spec[field].is_categorical:
+            feature = spec[field]
+            item["allowed"] = {str(code): label for code, label in sorted(feature.codes.items())}
+            item["msg"] = (
+                f"{field}: {error['msg']}; allowed codes ({feature.codebook_entry}): "
+                + ", ".join(f"{c} = {label}" for c, label in sorted(feature.codes.items()))
+                + ", or null (not recorded)"
+            )
+        elif field in spec.names:
+            item["msg"] = f"{field}: {error['msg']}"
+        cleaned.append(item)
+    return cleaned

@@ -1,0 +1,94 @@
+"""The champion model, loaded from the MLflow registry once and swapped when it changes."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from ml.registry import CHAMPION, REGISTERED_MODEL, TYPICAL_ROAD_USER_ARTIFACT
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    estimator: Any
+    version: str
+    run_id: str
+    trained_at: str | None
+    data: dict[str, Any]
+    test_metrics: dict[str, float]
+    classes: list[int] = field(default_factory=list)
+    #: Typical value of each feature in its training data (the page's defaults).
+    typical_road_user: dict[str, Any] = field(default_factory=dict)
+
+
+class ChampionStore:
+    """Holds the current champion; ``refresh`` reloads only when the alias moved."""
+
+    def __init__(self, tracking_uri: str):
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._model: LoadedModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> LoadedModel | None:
+        return self._model
+
+    def champion_version(self) -> str | None:
+        try:
+            return str(self.client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version)
+        except MlflowException:
+            return None
+
+    def refresh(self) -> bool:
+        """Load the champion if it is not the one held. True when the model changed."""
+        version = self.champion_version()
+        current = self._model.version if self._model else None
+        if version == current:
+            return False
+        with self._lock:
+            self._model = self._load(version) if version else None
+        return True
+
+    def _load(self, version: str) -> LoadedModel:
+        model_version = self.client.get_model_version(REGISTERED_MODEL, version)
+        # The download URI is a plain artifact location: no global MLflow state involved.
+        source = self.client.get_model_version_download_uri(REGISTERED_MODEL, version)
+        estimator = mlflow.sklearn.load_model(source)
+        run = self.client.get_run(model_version.run_id)
+        tags = run.data.tags
+        return LoadedModel(
+            estimator=estimator,
+            version=str(version),
+            run_id=model_version.run_id,
+            trained_at=model_version.tags.get("trained_at"),
+            data={
+                "years": [int(y) for y in tags.get("data.years", "").split(",") if y],
+                "rows_per_split": {
+                    k.removeprefix("data.rows."): int(v) for k, v in tags.items() if k.startswith("data.rows.")
+                },
+                "fingerprint": tags.get("data.fingerprint"),
+            },
+            test_metrics={
+                k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")
+                and not any(c in k for c in ("unhurt", "light_injury", "hospitalised", "killed"))
+            },
+            classes=[int(c) for c in estimator.classes_],
+            typical_road_user=self._typical_road_user(model_version.run_id),
+        )
+
+    def _typical_road_user(self, run_id: str) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = self.client.download_artifacts(run_id, TYPICAL_ROAD_USER_ARTIFACT, tmp)
+            except (MlflowException, OSError):
+                return {}
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)

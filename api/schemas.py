@@ -1,0 +1,103 @@
+"""Request and response models, generated from the feature specification.
+
+Each categorical feature accepts exactly the code book's codes (or null, "not recorded");
+each numeric feature its declared range. Every feature is required, so a forgotten field
+is a 422 that names it, never a silent default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ml.features import Feature, FeatureSpec, load_feature_spec
+
+#: Most road users one request may score.
+MAX_BATCH_SIZE = 10_000
+
+
+def _field_type(feature: Feature) -> Any:
+    if feature.is_categorical:
+        return Literal[tuple(sorted(feature.codes))] | None  # type: ignore[misc]
+    number = int if feature.data_type == "integer" else float
+    return Annotated[number, Field(ge=feature.minimum, le=feature.maximum)] | None
+
+
+def _description(feature: Feature) -> str:
+    if feature.is_categorical:
+        codes = "; ".join(f"{code} = {label}" for code, label in sorted(feature.codes.items()))
+        return f"{feature.description} Codes: {codes}. null = not recorded."
+    return f"{feature.description} Range {feature.minimum}-{feature.maximum}; null = not recorded."
+
+
+def build_road_user_model(spec: FeatureSpec) -> type[BaseModel]:
+    fields = {
+        f.name: (_field_type(f), Field(..., description=_description(f))) for f in spec.features
+    }
+    return create_model(
+        "RoadUser",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="One road user involved in an accident: the conditions the model scores.",
+        **fields,
+    )
+
+
+SPEC = load_feature_spec()
+RoadUser = build_road_user_model(SPEC)
+RoadUserBatch = Annotated[list[RoadUser], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Prediction(BaseModel):
+    severity: int = Field(description="Predicted class: 1 unhurt, 2 light injury, 3 hospitalised, 4 killed.")
+    label: str
+    probabilities: dict[str, float] = Field(description="Probability of each class, by label; they sum to 1.")
+    severe_probability: float = Field(description="P(hospitalised or killed).")
+
+
+class PredictionResponse(Prediction):
+    model: ModelRef
+
+
+class BatchPredictionResponse(BaseModel):
+    predictions: list[Prediction]
+    model: ModelRef
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    alias: str
+    run_id: str
+    trained_at: str | None
+    data: dict[str, Any] = Field(description="What it trained on: years, rows per split, fingerprint.")
+    test_metrics: dict[str, float]
+
+
+class Health(BaseModel):
+    status: str
+    model_version: str | None = None
+
+
+class FeatureDescription(BaseModel):
+    name: str
+    kind: str
+    group: str
+    description: str
+    codes: dict[int, str] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    whole: bool = Field(description="Whole numbers only (an integer in the contract).")
+    typical: float | None = Field(None, description="Its typical value in the champion's training data.")
+
+
+class FeaturesResponse(BaseModel):
+    features: list[FeatureDescription]
+    classes: dict[int, str]
+    api_key_required: bool
+    max_batch_size: int
