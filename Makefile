@@ -12,7 +12,7 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 
-.PHONY: help install manifest run test lint dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium run test lint dev docs sql mlflow serve clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,26 +35,35 @@ manifest: install ## Parse the dbt project (the manifest Dagster reads)
 run: manifest ## Run the whole pipeline on the configured source (default: the shipped sample)
 	$(BIN)/python -m orchestration.pipeline
 
-test: manifest ## Run every test (unit, dbt, integration, API, browser)
+chromium: ## Install Chromium (Debian package) for the browser test, when missing
+	@[ -n "$$CHROMIUM_PATH" ] || command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "The browser test needs Chromium: sudo apt-get install chromium (or set CHROMIUM_PATH)"; exit 1; fi; }
+
+test: manifest chromium ## Run every test (unit, dbt, integration, API over HTTP, browser)
 	$(BIN)/python -m pytest
 
 lint: install ## Lint and check formatting
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-dev: manifest ## Dagster UI on http://$(HOST):3000
+dev: manifest ## Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -m orchestration.definitions --host $(HOST) --port 3000
 
-docs: manifest ## Generate the dbt docs site and serve it on http://$(HOST):8080
+docs: manifest ## Generate the dbt docs site and serve it on http://127.0.0.1:8080
 	$(DBT) docs generate --profiles-dir .
 	$(DBT) docs serve --profiles-dir . --host $(HOST) --port 8080 --no-browser
 
-mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http://$(HOST):5000
+serve: install ## Scoring API and prediction page on http://127.0.0.1:8000 (champion from MLflow)
+	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port 8000
+
+mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http://127.0.0.1:5000
 	$(BIN)/python -m orchestration.mlflow_ui --host $(HOST) --port 5000
 
 sql: install ## Interactive SQL shell (DuckDB CLI, read-only) on the warehouse
 	$(BIN)/duckdb -readonly $${DUCKDB_PATH:-data/warehouse.duckdb}
 
-clean: ## Delete generated data (warehouse, MLflow store, run history, downloads are kept)
+clean: ## Delete the warehouse, the MLflow store and the run history (downloads and the prediction log stay)
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/mlflow dbt_project/target
 	find data/dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

@@ -128,7 +128,9 @@ def create_app(
     def champion(request: Request):
         model = request.app.state.store.model
         if model is None:
-            raise HTTPException(status_code=503, detail=f"No champion model ({REGISTERED_MODEL}@{CHAMPION}) loaded")
+            raise HTTPException(
+                status_code=503, detail=f"No champion model ({REGISTERED_MODEL}@{CHAMPION}) loaded"
+            )
         return model
 
     def score(model, road_users: list, background: BackgroundTasks) -> list[Prediction]:
@@ -139,12 +141,23 @@ def create_app(
         for row, p_severe in zip(proba, severe, strict=True):
             code = CLASSES[int(row.argmax())]
             probabilities = {SPEC.classes[c]: float(p) for c, p in zip(CLASSES, row, strict=True)}
-            predictions.append(Prediction(severity=code, label=SPEC.classes[code],
-                                          probabilities=probabilities, severe_probability=float(p_severe)))
+            predictions.append(
+                Prediction(
+                    severity=code,
+                    label=SPEC.classes[code],
+                    probabilities=probabilities,
+                    severe_probability=float(p_severe),
+                )
+            )
             metrics.predictions.labels(SPEC.classes[code]).inc()
         background.add_task(
-            write_prediction_log, prediction_log_dir, inputs, [p.severity for p in predictions],
-            [p.probabilities for p in predictions], REGISTERED_MODEL, model.version,
+            write_prediction_log,
+            prediction_log_dir,
+            inputs,
+            [p.severity for p in predictions],
+            [p.probabilities for p in predictions],
+            REGISTERED_MODEL,
+            model.version,
         )
         return predictions
 
@@ -162,15 +175,26 @@ def create_app(
         return PredictionResponse(**prediction.model_dump(), model=ref)
 
     def model_info(model) -> ModelInfo:
-        return ModelInfo(name=REGISTERED_MODEL, version=model.version, alias=CHAMPION, run_id=model.run_id,
-                         trained_at=model.trained_at, data=model.data, test_metrics=model.test_metrics)
+        return ModelInfo(
+            name=REGISTERED_MODEL,
+            version=model.version,
+            alias=CHAMPION,
+            run_id=model.run_id,
+            trained_at=model.trained_at,
+            data=model.data,
+            test_metrics=model.test_metrics,
+        )
 
     @app.get("/model", response_model=ModelInfo, summary="The champion: version, training data, test metrics")
     def get_model(model=Depends(champion)):
         return model_info(model)
 
-    @app.post("/model/reload", response_model=ModelInfo, dependencies=[Depends(require_api_key)],
-              summary="Load the current champion now (it is also picked up on its own)")
+    @app.post(
+        "/model/reload",
+        response_model=ModelInfo,
+        dependencies=[Depends(require_api_key)],
+        summary="Load the current champion now (it is also picked up on its own)",
+    )
     def reload_model(request: Request):
         request.app.state.store.refresh()
         return model_info(champion(request))
@@ -187,16 +211,27 @@ def create_app(
     def prometheus_metrics():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/features", response_model=FeaturesResponse, summary="The fields /predict takes, with their codes")
+    @app.get(
+        "/features", response_model=FeaturesResponse, summary="The fields /predict takes, with their codes"
+    )
     def features(request: Request):
         model = request.app.state.store.model
         typical = model.typical_road_user if model else {}
         return FeaturesResponse(
-            features=[FeatureDescription(name=f.name, kind=f.kind, group=f.group, description=f.description,
-                                         codes=f.codes or None, minimum=f.minimum, maximum=f.maximum,
-                                         whole=f.data_type == "integer",
-                                         typical=typical.get(f.name))
-                      for f in SPEC.features],
+            features=[
+                FeatureDescription(
+                    name=f.name,
+                    kind=f.kind,
+                    group=f.group,
+                    description=f.description,
+                    codes=f.codes or None,
+                    minimum=f.minimum,
+                    maximum=f.maximum,
+                    whole=f.data_type == "integer",
+                    typical=typical.get(f.name),
+                )
+                for f in SPEC.features
+            ],
             classes=SPEC.classes,
             api_key_required=bool(api_key),
             max_batch_size=MAX_BATCH_SIZE,

@@ -15,8 +15,14 @@ class ServiceMetrics:
             "baac_api_request_latency_seconds", "Request latency", ["method", "path"], registry=self.registry
         )
         self.predictions = Counter(
-            "baac_api_predictions", "Road users scored, by predicted severity", ["severity"], registry=self.registry
+            "baac_api_predictions",
+            "Road users scored, by predicted severity",
+            ["severity"],
+            registry=self.registry,
         )
         self.errors = Counter(
-            "baac_api_errors", "Requests answered with an error, by status", ["path", "status"], registry=self.registry
+            "baac_api_errors",
+            "Requests answered with an error, by status",
+            ["path", "status"],
+            registry=self.registry,
         )

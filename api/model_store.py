@@ -72,12 +72,16 @@ class ChampionStore:
             data={
                 "years": [int(y) for y in tags.get("data.years", "").split(",") if y],
                 "rows_per_split": {
-                    k.removeprefix("data.rows."): int(v) for k, v in tags.items() if k.startswith("data.rows.")
+                    k.removeprefix("data.rows."): int(v)
+                    for k, v in tags.items()
+                    if k.startswith("data.rows.")
                 },
                 "fingerprint": tags.get("data.fingerprint"),
             },
             test_metrics={
-                k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")
+                k.removeprefix("test_"): v
+                for k, v in run.data.metrics.items()
+                if k.startswith("test_")
                 and not any(c in k for c in ("unhurt", "light_injury", "hospitalised", "killed"))
             },
             classes=[int(c) for c in estimator.classes_],

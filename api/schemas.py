@@ -32,9 +32,7 @@ def _description(feature: Feature) -> str:
 
 
 def build_road_user_model(spec: FeatureSpec) -> type[BaseModel]:
-    fields = {
-        f.name: (_field_type(f), Field(..., description=_description(f))) for f in spec.features
-    }
+    fields = {f.name: (_field_type(f), Field(..., description=_description(f))) for f in spec.features}
     return create_model(
         "RoadUser",
         __config__=ConfigDict(extra="forbid"),

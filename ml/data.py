@@ -22,7 +22,9 @@ def read_table(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
     return frame.sort_values(sort_by, kind="stable").reset_index(drop=True)
 
 
-def read_training_tables(conn: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_training_tables(
+    conn: duckdb.DuckDBPyConnection, spec: FeatureSpec
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ml_features and ml_baseline_features, inputs as floats (NULL -> NaN). Fails when
     ml_features does not hold exactly the columns of the feature specification."""
     features = read_table(conn, ML_FEATURES)

@@ -32,7 +32,9 @@ def classification_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dic
         "weighted_f1": metrics.f1_score(y_true, y_pred, labels=classes, average="weighted", zero_division=0),
         "accuracy": metrics.accuracy_score(y_true, y_pred),
         "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
-        "roc_auc_ovr_macro": metrics.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes),
+        "roc_auc_ovr_macro": metrics.roc_auc_score(
+            y_true, proba, multi_class="ovr", average="macro", labels=classes
+        ),
         "log_loss": metrics.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
         "severe_roc_auc": metrics.roc_auc_score(is_severe, p_severe),
         "severe_average_precision": metrics.average_precision_score(is_severe, p_severe),

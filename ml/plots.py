@@ -19,8 +19,15 @@ def confusion_matrix_figure(matrix: np.ndarray, labels: list[str], title: str) -
     image = ax.imshow(recall, cmap="Blues", vmin=0, vmax=1)
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, f"{matrix[i, j]:,}\n({recall[i, j]:.0%})", ha="center", va="center",
-                    color="white" if recall[i, j] > 0.6 else "black", fontsize=9)
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]:,}\n({recall[i, j]:.0%})",
+                ha="center",
+                va="center",
+                color="white" if recall[i, j] > 0.6 else "black",
+                fontsize=9,
+            )
     ax.set_xticks(range(len(labels)), labels, rotation=20)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted severity")
@@ -42,13 +49,17 @@ def feature_importance_figure(importance: pd.DataFrame, title: str, top: int = 2
     return fig
 
 
-def calibration_figure(y_true, proba: np.ndarray, classes: list[int], labels: list[str], title: str) -> plt.Figure:
+def calibration_figure(
+    y_true, proba: np.ndarray, classes: list[int], labels: list[str], title: str
+) -> plt.Figure:
     """Reliability curve of each class, one against the rest."""
     fig, ax = plt.subplots(figsize=(6, 5.5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     y_true = np.asarray(y_true)
     for index, (code, label) in enumerate(zip(classes, labels, strict=True)):
-        observed, predicted = calibration_curve(y_true == code, proba[:, index], n_bins=10, strategy="quantile")
+        observed, predicted = calibration_curve(
+            y_true == code, proba[:, index], n_bins=10, strategy="quantile"
+        )
         ax.plot(predicted, observed, marker="o", label=label)
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed frequency")

@@ -63,7 +63,9 @@ MODEL_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "pandas", "
 MODEL_CODE = str(Path(__file__).parent)
 
 
-def log_sklearn_model(estimator, name: str, input_example: pd.DataFrame, registered_model_name: str | None = None):
+def log_sklearn_model(
+    estimator, name: str, input_example: pd.DataFrame, registered_model_name: str | None = None
+):
     """Log an estimator with its signature (inputs -> class probabilities) and an input example."""
     signature = infer_signature(input_example, estimator.predict_proba(input_example))
     return mlflow.sklearn.log_model(
@@ -126,12 +128,16 @@ def decide_promotion(challenger_score: float, champion_score: float | None) -> P
         return PromotionDecision(True, "no champion yet", challenger_score, None)
     if challenger_score > champion_score:
         return PromotionDecision(
-            True, f"{PROMOTION_METRIC} {challenger_score:.4f} > champion's {champion_score:.4f}",
-            challenger_score, champion_score,
+            True,
+            f"{PROMOTION_METRIC} {challenger_score:.4f} > champion's {champion_score:.4f}",
+            challenger_score,
+            champion_score,
         )
     return PromotionDecision(
-        False, f"{PROMOTION_METRIC} {challenger_score:.4f} <= champion's {champion_score:.4f}",
-        challenger_score, champion_score,
+        False,
+        f"{PROMOTION_METRIC} {challenger_score:.4f} <= champion's {champion_score:.4f}",
+        challenger_score,
+        champion_score,
     )
 
 

@@ -64,8 +64,10 @@ def train_models(
         proba = candidate.predict_proba(validation[spec.names])
         score = evaluation.classification_metrics(validation[spec.target], proba, classes)["macro_f1"]
         selection[leaves] = score
-        log(f"max_leaf_nodes={leaves}: validation macro-F1 {score:.4f} "
-            f"after {candidate.named_steps['model'].n_iter_} iterations")
+        log(
+            f"max_leaf_nodes={leaves}: validation macro-F1 {score:.4f} "
+            f"after {candidate.named_steps['model'].n_iter_} iterations"
+        )
         if best is None or score > best[0]:
             best = (score, candidate, candidate_params)
     _, model, best_params = best
@@ -73,7 +75,9 @@ def train_models(
     baseline_train = split_frame(baseline_features, "train")
     columns = baseline_columns(baseline_features)
     log(f"Fitting the legacy random forest on {len(baseline_train):,} rows")
-    legacy = build_legacy_baseline(params.random_state).fit(baseline_train[columns], baseline_train["severity"])
+    legacy = build_legacy_baseline(params.random_state).fit(
+        baseline_train[columns], baseline_train["severity"]
+    )
     majority = build_majority_baseline().fit(baseline_train[columns], baseline_train["severity"])
     return TrainedModels(
         model=model,
@@ -95,7 +99,9 @@ def class_probabilities(estimator, X: pd.DataFrame, classes: list[int]) -> np.nd
     return out
 
 
-def model_inputs(name: str, features: pd.DataFrame, baseline_features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+def model_inputs(
+    name: str, features: pd.DataFrame, baseline_features: pd.DataFrame, spec: FeatureSpec
+) -> pd.DataFrame:
     return features[spec.names] if name == MODEL else baseline_features[baseline_columns(baseline_features)]
 
 
@@ -140,8 +146,13 @@ def permutation_importance_on_validation(
     if len(validation) > max_rows:
         validation = validation.sample(max_rows, random_state=random_state)
     result = permutation_importance(
-        model, validation[spec.names], validation[spec.target], scoring="f1_macro",
-        n_repeats=5, random_state=random_state, n_jobs=1,
+        model,
+        validation[spec.names],
+        validation[spec.target],
+        scoring="f1_macro",
+        n_repeats=5,
+        random_state=random_state,
+        n_jobs=1,
     )
     return pd.DataFrame(
         {"importance_mean": result.importances_mean, "importance_std": result.importances_std},

@@ -28,7 +28,9 @@ def print_run_summary(result: dg.ExecuteInProcessResult) -> None:
 def print_check_summary(result: dg.ExecuteInProcessResult) -> None:
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
-    print(f"\nChecks (dbt tests and raw checks): {len(evaluations) - len(failed)} passed, {len(failed)} failed")
+    print(
+        f"\nChecks (dbt tests and raw checks): {len(evaluations) - len(failed)} passed, {len(failed)} failed"
+    )
     for evaluation in failed:
         print(f"  FAILED {evaluation.asset_key.to_user_string()}: {evaluation.check_name}")
 

@@ -25,7 +25,9 @@ def test_fact_table_and_features_have_one_row_per_road_user(pipeline_run):
 def test_no_accident_is_in_two_splits_and_shares_are_60_20_20(pipeline_run):
     wh = pipeline_run.warehouse
     assert query(
-        wh, "select count(*) from (select num_acc from marts.ml_features group by 1 having count(distinct split) > 1)"
+        wh,
+        "select count(*) from "
+        "(select num_acc from marts.ml_features group by 1 having count(distinct split) > 1)",
     ) == [(0,)]
     # Accident-level counts of the 2,237 sample accidents: 60.1% / 20.4% / 19.5%.
     assert query(
@@ -46,7 +48,12 @@ def test_severity_counts_match_the_raw_grav_counts(pipeline_run):
     assert query(
         pipeline_run.warehouse,
         "select severity, severity_label, grav, count(*) from marts.fct_road_users group by all order by 1",
-    ) == [(1, "unhurt", 1, 1683), (2, "light injury", 4, 956), (3, "hospitalised", 3, 2002), (4, "killed", 2, 357)]
+    ) == [
+        (1, "unhurt", 1, 1683),
+        (2, "light injury", 4, 956),
+        (3, "hospitalised", 3, 2002),
+        (4, "killed", 2, 357),
+    ]
 
 
 def test_labels_sit_beside_codes(pipeline_run):
@@ -64,7 +71,11 @@ def test_every_dbt_test_ran_as_a_passing_asset_check(pipeline_run):
     assert len(dbt_checks) >= 100
     assert [e.check_name for e in dbt_checks if not e.passed] == []
     names = {e.check_name for e in dbt_checks}
-    assert {"no_accident_in_two_splits", "not_null_ml_features_split", "unique_stg_users_road_user_id"} <= names
+    assert {
+        "no_accident_in_two_splits",
+        "not_null_ml_features_split",
+        "unique_stg_users_road_user_id",
+    } <= names
 
 
 def test_raw_staging_and_marts_form_one_graph():
@@ -86,8 +97,17 @@ def test_readme_sql_answers_match_the_sample(pipeline_run):
     """The three questions the README answers in SQL, with the figures it prints."""
     compiled = settings.DBT_PROJECT_DIR / "target" / "compiled" / "baac_severity" / "analyses"
     subprocess.run(
-        [settings.dbt_executable(), "compile", "--select", "resource_type:analysis", "--profiles-dir", ".", "-q"],
-        cwd=settings.DBT_PROJECT_DIR, check=True,
+        [
+            settings.dbt_executable(),
+            "compile",
+            "--select",
+            "resource_type:analysis",
+            "--profiles-dir",
+            ".",
+            "-q",
+        ],
+        cwd=settings.DBT_PROJECT_DIR,
+        check=True,
     )
     belt = query(pipeline_run.warehouse, (compiled / "seat_belt_and_severity.sql").read_text())
     assert belt == [("not used", 106, 86.8, 30.2), ("used", 2741, 36.6, 4.9)]
@@ -101,7 +121,8 @@ def test_readme_sql_answers_match_the_sample(pipeline_run):
 def test_dbt_docs_generate_describes_every_model(pipeline_run):
     subprocess.run(
         [settings.dbt_executable(), "docs", "generate", "--profiles-dir", ".", "-q"],
-        cwd=settings.DBT_PROJECT_DIR, check=True,
+        cwd=settings.DBT_PROJECT_DIR,
+        check=True,
     )
     manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     catalog = json.loads((settings.DBT_PROJECT_DIR / "target" / "catalog.json").read_text())

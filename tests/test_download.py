@@ -28,7 +28,10 @@ def test_download_writes_the_file_reports_progress_and_uses_the_cache(served, tm
     lines: list[str] = []
     dest = tmp_path / "cache" / "holidays.csv"
     sha = hashlib.sha256(body).hexdigest()
-    assert download(f"{server.base_url}/holidays.csv", dest, sha256=sha, size=len(body), progress=lines.append) == dest
+    assert (
+        download(f"{server.base_url}/holidays.csv", dest, sha256=sha, size=len(body), progress=lines.append)
+        == dest
+    )
     assert dest.read_bytes() == body
     assert any("100%" in line for line in lines)
     assert lines[-1].startswith("holidays.csv: downloaded 3,527 bytes")
@@ -84,10 +87,14 @@ def test_real_2013_files_load_through_the_datagouv_path(warehouse, tmp_path, htt
     mirror = tmp_path / "mirror.yml"
     mirror.write_text(yaml.safe_dump(manifest))
     source = RawSourceResource(
-        kind="datagouv", datagouv_manifest=str(mirror), download_dir=str(tmp_path / "downloads"),
+        kind="datagouv",
+        datagouv_manifest=str(mirror),
+        download_dir=str(tmp_path / "downloads"),
         local_dir=str(SAMPLE_DIR),
     )
-    result = materialize_raw(warehouse, ["2013"], {"caracteristics", "places", "vehicles", "holidays"}, source)
+    result = materialize_raw(
+        warehouse, ["2013"], {"caracteristics", "places", "vehicles", "holidays"}, source
+    )
     assert result.success
     assert query(warehouse, "select count(*) from raw.caracteristics") == [(58397,)]
     assert query(warehouse, "select count(*) from raw.places") == [(58397,)]

@@ -18,8 +18,15 @@ def one_hot(predicted: list[int]) -> np.ndarray:
 def test_perfect_predictions_score_one():
     y = [1, 2, 3, 4, 1, 3]
     result = evaluation.classification_metrics(y, one_hot(y), CLASSES)
-    for name in ("macro_f1", "weighted_f1", "accuracy", "balanced_accuracy", "roc_auc_ovr_macro",
-                 "severe_roc_auc", "severe_average_precision"):
+    for name in (
+        "macro_f1",
+        "weighted_f1",
+        "accuracy",
+        "balanced_accuracy",
+        "roc_auc_ovr_macro",
+        "severe_roc_auc",
+        "severe_average_precision",
+    ):
         assert result[name] == pytest.approx(1.0), name
     assert result["log_loss"] == pytest.approx(0.0, abs=1e-9)
 
@@ -30,7 +37,8 @@ def test_hand_computed_case():
     y_true = [1, 1, 2, 3, 4, 4]
     proba = one_hot([1, 2, 2, 3, 3, 4])
     result = evaluation.classification_metrics(y_true, proba, CLASSES)
-    # per class F1: 1 -> P 1, R 1/2 -> 2/3; 2 -> P 1/2, R 1 -> 2/3; 3 -> P 1/2, R 1 -> 2/3; 4 -> P 1, R 1/2 -> 2/3
+    # per class F1: 1 -> P 1, R 1/2 -> 2/3; 2 -> P 1/2, R 1 -> 2/3;
+    #               3 -> P 1/2, R 1 -> 2/3; 4 -> P 1, R 1/2 -> 2/3
     assert result["macro_f1"] == pytest.approx(2 / 3)
     assert result["weighted_f1"] == pytest.approx(2 / 3)
     assert result["accuracy"] == pytest.approx(4 / 6)

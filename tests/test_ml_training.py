@@ -43,7 +43,12 @@ def test_feature_spec_is_the_dbt_contract_and_the_code_book():
 def test_ml_features_hold_only_code_book_codes(pipeline_run):
     for feature in SPEC.features:
         if feature.is_categorical:
-            values = {v for (v,) in query(pipeline_run.warehouse, f"select distinct {feature.name} from marts.ml_features")}
+            values = {
+                v
+                for (v,) in query(
+                    pipeline_run.warehouse, f"select distinct {feature.name} from marts.ml_features"
+                )
+            }
             assert values - {None} <= set(feature.codes), feature.name
 
 
@@ -55,10 +60,14 @@ def test_no_feature_depends_on_any_road_users_outcome(pipeline_run, tmp_path):
     order = f"select num_acc, {features} from marts.ml_features order by all"
     before = query(copy, order)
     with duckdb.connect(str(copy)) as conn:
-        conn.execute("update raw.users set grav = case grav when 1 then 2 when 2 then 3 when 3 then 4 else 1 end")
+        conn.execute(
+            "update raw.users set grav = case grav when 1 then 2 when 2 then 3 when 3 then 4 else 1 end"
+        )
     subprocess.run(
         [settings.dbt_executable(), "run", "--select", "+ml_features", "--profiles-dir", ".", "-q"],
-        cwd=settings.DBT_PROJECT_DIR, check=True, env={**__import__("os").environ, "DUCKDB_PATH": str(copy)},
+        cwd=settings.DBT_PROJECT_DIR,
+        check=True,
+        env={**__import__("os").environ, "DUCKDB_PATH": str(copy)},
     )
     assert query(copy, "select count(*) from marts.ml_features where severity = 4") != query(
         pipeline_run.warehouse, "select count(*) from marts.ml_features where severity = 4"
@@ -81,7 +90,10 @@ def test_model_beats_the_replaced_projects_approach_on_the_sample(pipeline_run):
     """The figures the README reports (macro-F1, balanced accuracy, severe ROC-AUC)."""
     evaluation = pipeline_run.result.asset_materializations_for_node("severity_model_evaluation")[0]
     table = evaluation.metadata["model_vs_baselines"].value
-    rows = {line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:-1]] for line in table.splitlines()[2:]}
+    rows = {
+        line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:-1]]
+        for line in table.splitlines()[2:]
+    }
     assert rows == {
         "severity_model": [0.4544, 0.4571, 0.8474],
         "legacy_random_forest": [0.3077, 0.3600, 0.7506],
@@ -102,7 +114,11 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
     assert run.data.tags["data.rows.test"] == "932"
     assert run.data.metrics["test_macro_f1"] > run.data.metrics["baseline_majority_class_test_macro_f1"]
     artifacts = {a.path for a in client.list_artifacts(champion.run_id, "evaluation")}
-    assert {"evaluation/confusion_matrix.png", "evaluation/feature_importance.png", "evaluation/calibration.png"} <= artifacts
+    assert {
+        "evaluation/confusion_matrix.png",
+        "evaluation/feature_importance.png",
+        "evaluation/calibration.png",
+    } <= artifacts
 
 
 def test_decide_promotion():
@@ -118,7 +134,8 @@ def materialize_ml(pipeline_run, mlflow_dir, config: dict, expect_success: bool 
         resources={
             "warehouse": WarehouseResource(path=str(pipeline_run.warehouse)),
             "mlflow_store": MlflowResource(
-                tracking_uri=f"sqlite:///{mlflow_dir / 'mlflow.db'}", artifact_root=str(mlflow_dir / "artifacts")
+                tracking_uri=f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+                artifact_root=str(mlflow_dir / "artifacts"),
             ),
         },
         run_config={"ops": {"severity_model": {"config": config}}},
@@ -149,7 +166,9 @@ def test_promotion_first_better_worse_and_the_blocking_check(pipeline_run, tmp_p
     kept = client.get_model_version(registry.REGISTERED_MODEL, "3")
     assert kept.tags["promotion_decision"] == "kept_champion"
     assert float(kept.tags["challenger_score"]) < float(kept.tags["champion_score"])
-    assert str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHALLENGER).version) == "3"
+    assert (
+        str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHALLENGER).version) == "3"
+    )
 
     # A challenger no better than always answering "unhurt" is stopped by the blocking check.
     result = materialize_ml(pipeline_run, tmp_path, useless, expect_success=False)

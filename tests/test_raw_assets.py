@@ -61,9 +61,13 @@ def test_codes_and_lineage_are_kept_as_in_the_file(warehouse):
         "select Num_Acc, hrmn, dep, com, lat, accident_year, source_file, loaded_at is not null "
         "from raw.caracteristics where Num_Acc = 201600000001",
     )
-    assert row == [(201600000001, 1445, "590", "5", "0.0", 2016, str(SAMPLE_DIR / "caracteristics.csv"), True)]
+    assert row == [
+        (201600000001, 1445, "590", "5", "0.0", 2016, str(SAMPLE_DIR / "caracteristics.csv"), True)
+    ]
     # The Kaggle copy writes codes as 11.0: they are whole numbers once loaded.
-    assert query(warehouse, "select secu from raw.users where Num_Acc = 201600000001 and num_veh = 'B02'") == [(11,)]
+    assert query(
+        warehouse, "select secu from raw.users where Num_Acc = 201600000001 and num_veh = 'B02'"
+    ) == [(11,)]
 
 
 def test_rematerializing_a_partition_replaces_it(warehouse):
@@ -169,11 +173,23 @@ def test_materialize_all_through_the_dagster_cli_uses_one_writer(tmp_path):
     (tmp_path / "home").mkdir()
     completed = subprocess.run(
         [
-            sys.executable, "-m", "dagster", "job", "execute",
-            "-m", "orchestration.definitions", "-j", "load_raw",
-            "--tags", '{"dagster/asset_partition_range_start": "2005", "dagster/asset_partition_range_end": "2018"}',
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "execute",
+            "-m",
+            "orchestration.definitions",
+            "-j",
+            "load_raw",
+            "--tags",
+            '{"dagster/asset_partition_range_start": "2005", "dagster/asset_partition_range_end": "2018"}',
         ],
-        cwd=settings.PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=settings.PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "RUN_SUCCESS" in completed.stderr + completed.stdout

@@ -9,9 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration import settings
 
-dbt_project = DbtProject(
-    project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR
-)
+dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 # `dagster dev` re-parses on start; elsewhere (make run, tests, a fresh clone) the manifest
 # is made once if missing (the Makefile also re-parses before run and test).
 dbt_project.prepare_if_dev()

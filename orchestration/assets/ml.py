@@ -8,8 +8,7 @@ import mlflow
 import pandas as pd
 from dagster_dbt import get_asset_key_for_model
 
-from ml import evaluation, plots, registry
-from ml import data
+from ml import data, evaluation, plots, registry
 from ml.data import data_summary
 from ml.features import FeatureSpec, load_feature_spec, model_input
 from ml.models import SeverityModelParams
@@ -56,7 +55,9 @@ class TrainingConfig(dg.Config):
         )
 
 
-def read_training_tables(warehouse: WarehouseResource, spec: FeatureSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_training_tables(
+    warehouse: WarehouseResource, spec: FeatureSpec
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     with warehouse.get_connection(read_only=True) as conn:
         return data.read_training_tables(conn, spec)
 
@@ -66,7 +67,9 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     header = "| model | " + " | ".join(evaluation.HEADLINE_METRICS) + " |"
     lines = [header, "|---" * (len(evaluation.HEADLINE_METRICS) + 1) + "|"]
     for name, values in metrics.items():
-        lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in evaluation.HEADLINE_METRICS) + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in evaluation.HEADLINE_METRICS) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -93,38 +96,62 @@ def severity_model(
     summary = data_summary(features)
     context.log.info(f"Training on {summary['rows_per_split']} rows of years {summary['years']}")
     trained = train_models(
-        features, baseline, spec, config.model_params(), config.max_leaf_nodes_candidates, log=context.log.info
+        features,
+        baseline,
+        spec,
+        config.model_params(),
+        config.max_leaf_nodes_candidates,
+        log=context.log.info,
     )
     client = mlflow_store.client()
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     with mlflow.start_run(run_name=f"severity-{trained_at}") as run:
-        mlflow.log_params({**config.model_dump(), "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
-                           "best_iteration": trained.best_iteration})
-        mlflow.log_metrics({f"validation_macro_f1_max_leaf_nodes_{k}": v for k, v in trained.selection.items()})
-        mlflow.set_tags({
-            "data.years": ",".join(map(str, summary["years"])),
-            "data.fingerprint": summary["fingerprint"],
-            **{f"data.rows.{split}": n for split, n in summary["rows_per_split"].items()},
-        })
-        registry.log_json({"ml_features": summary, "ml_baseline_features": data_summary(baseline)}, "data/summary.json")
+        mlflow.log_params(
+            {
+                **config.model_dump(),
+                "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
+                "best_iteration": trained.best_iteration,
+            }
+        )
+        mlflow.log_metrics(
+            {f"validation_macro_f1_max_leaf_nodes_{k}": v for k, v in trained.selection.items()}
+        )
+        mlflow.set_tags(
+            {
+                "data.years": ",".join(map(str, summary["years"])),
+                "data.fingerprint": summary["fingerprint"],
+                **{f"data.rows.{split}": n for split, n in summary["rows_per_split"].items()},
+            }
+        )
+        registry.log_json(
+            {"ml_features": summary, "ml_baseline_features": data_summary(baseline)}, "data/summary.json"
+        )
         registry.log_json({"features": [f.__dict__ for f in spec.features]}, "data/feature_spec.json")
         registry.log_json(typical_road_user(features, spec), registry.TYPICAL_ROAD_USER_ARTIFACT)
         example = model_input(split_frame(features, "train").head(5), spec)
         model_info = registry.log_sklearn_model(trained.model, MODEL, example, registry.REGISTERED_MODEL)
         baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
         legacy_info = registry.log_sklearn_model(trained.legacy_baseline, LEGACY_BASELINE, baseline_example)
-        majority_info = registry.log_sklearn_model(trained.majority_baseline, MAJORITY_BASELINE, baseline_example)
+        majority_info = registry.log_sklearn_model(
+            trained.majority_baseline, MAJORITY_BASELINE, baseline_example
+        )
     version = str(model_info.registered_model_version)
     client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHALLENGER, version)
-    for key, value in {"run_id": run.info.run_id, "trained_at": trained_at,
-                       "data_years": ",".join(map(str, summary["years"])),
-                       "data_fingerprint": summary["fingerprint"]}.items():
+    for key, value in {
+        "run_id": run.info.run_id,
+        "trained_at": trained_at,
+        "data_years": ",".join(map(str, summary["years"])),
+        "data_fingerprint": summary["fingerprint"],
+    }.items():
         client.set_model_version_tag(registry.REGISTERED_MODEL, version, key, value)
     record = registry.TrainingRecord(
         run_id=run.info.run_id,
         version=version,
-        model_uris={MODEL: model_info.model_uri, LEGACY_BASELINE: legacy_info.model_uri,
-                    MAJORITY_BASELINE: majority_info.model_uri},
+        model_uris={
+            MODEL: model_info.model_uri,
+            LEGACY_BASELINE: legacy_info.model_uri,
+            MAJORITY_BASELINE: majority_info.model_uri,
+        },
     )
     return dg.Output(
         record,
@@ -133,7 +160,9 @@ def severity_model(
             "version": version,
             "alias": registry.CHALLENGER,
             "mlflow_run_id": run.info.run_id,
-            "validation_macro_f1": dg.MetadataValue.json({str(k): round(v, 4) for k, v in trained.selection.items()}),
+            "validation_macro_f1": dg.MetadataValue.json(
+                {str(k): round(v, 4) for k, v in trained.selection.items()}
+            ),
             "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
             "best_iteration": trained.best_iteration,
             "rows_per_split": dg.MetadataValue.json(summary["rows_per_split"]),
@@ -175,23 +204,42 @@ def severity_model_evaluation(
         for name in (LEGACY_BASELINE, MAJORITY_BASELINE):
             mlflow.log_metrics({f"baseline_{name}_test_{k}": v for k, v in result.metrics[name].items()})
         for code, values in result.per_class.items():
-            mlflow.log_metrics({f"test_{spec.classes[code].replace(' ', '_')}_{k}": v for k, v in values.items()})
-        registry.log_json({"metrics": result.metrics, "per_class": result.per_class,
-                           "confusion_matrix": result.confusion.tolist(), "classes": labels}, "evaluation/test_metrics.json")
+            mlflow.log_metrics(
+                {f"test_{spec.classes[code].replace(' ', '_')}_{k}": v for k, v in values.items()}
+            )
+        registry.log_json(
+            {
+                "metrics": result.metrics,
+                "per_class": result.per_class,
+                "confusion_matrix": result.confusion.tolist(),
+                "classes": labels,
+            },
+            "evaluation/test_metrics.json",
+        )
         mlflow.log_text(importance.to_csv(), "evaluation/permutation_importance.csv")
-        registry.log_figure(plots.confusion_matrix_figure(result.confusion, labels, "Test confusion matrix"),
-                            "evaluation/confusion_matrix.png")
-        registry.log_figure(plots.feature_importance_figure(importance, "Permutation importance (validation)"),
-                            "evaluation/feature_importance.png")
-        registry.log_figure(plots.calibration_figure(result.y_test, result.test_proba, classes, labels,
-                                                     "Calibration on the test split"),
-                            "evaluation/calibration.png")
+        registry.log_figure(
+            plots.confusion_matrix_figure(result.confusion, labels, "Test confusion matrix"),
+            "evaluation/confusion_matrix.png",
+        )
+        registry.log_figure(
+            plots.feature_importance_figure(importance, "Permutation importance (validation)"),
+            "evaluation/feature_importance.png",
+        )
+        registry.log_figure(
+            plots.calibration_figure(
+                result.y_test, result.test_proba, classes, labels, "Calibration on the test split"
+            ),
+            "evaluation/calibration.png",
+        )
     model, majority = result.metrics[MODEL], result.metrics[MAJORITY_BASELINE]
     report = {"version": severity_model.version, "run_id": severity_model.run_id, "metrics": result.metrics}
     yield dg.Output(
         report,
         metadata={
-            **{f"test_{m}": round(model[m], 4) for m in (*evaluation.HEADLINE_METRICS, "accuracy", "log_loss")},
+            **{
+                f"test_{m}": round(model[m], 4)
+                for m in (*evaluation.HEADLINE_METRICS, "accuracy", "log_loss")
+            },
             "model_vs_baselines": dg.MetadataValue.md(metrics_table(result.metrics)),
             "top_features": dg.MetadataValue.json(importance["importance_mean"].head(10).round(4).to_dict()),
             "test_rows": int(len(result.y_test)),
@@ -237,14 +285,20 @@ def champion_model(
         from ml.training import class_probabilities
 
         proba = class_probabilities(champion_model_, test[spec.names], classes)
-        champion_score = evaluation.classification_metrics(test[spec.target], proba, classes)[registry.PROMOTION_METRIC]
+        champion_score = evaluation.classification_metrics(test[spec.target], proba, classes)[
+            registry.PROMOTION_METRIC
+        ]
     if champion_version == version:
-        decision = registry.PromotionDecision(False, "already the champion", challenger_score, challenger_score)
+        decision = registry.PromotionDecision(
+            False, "already the champion", challenger_score, challenger_score
+        )
     else:
         decision = registry.decide_promotion(challenger_score, champion_score)
         registry.record_promotion(client, version, decision)
     current = registry.get_version_by_alias(client, registry.CHAMPION)
-    context.log.info(f"Version {version}: {'promoted' if decision.promote else 'not promoted'} ({decision.reason})")
+    context.log.info(
+        f"Version {version}: {'promoted' if decision.promote else 'not promoted'} ({decision.reason})"
+    )
     return dg.MaterializeResult(
         metadata={
             "champion_version": str(current.version) if current else None,

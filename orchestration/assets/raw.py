@@ -1,6 +1,5 @@
 """Raw ingestion assets: one per BAAC table, partitioned by accident year."""
 
-
 import dagster as dg
 
 from orchestration import settings
@@ -26,7 +25,9 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 "no_rejected_rows",
                 asset=[RAW_SCHEMA, table.name],
-                description=f"Every line of the source file parsed (rejects in {RAW_SCHEMA}.{REJECTED_ROWS_TABLE}).",
+                description=(
+                    f"Every line of the source file loaded (rejects in {RAW_SCHEMA}.{REJECTED_ROWS_TABLE})."
+                ),
             )
         ],
     )

@@ -68,13 +68,20 @@ def download(
                     digest.update(chunk)
                     received += len(chunk)
                     if announced and received / announced >= next_report:
-                        progress(f"{dest.name}: {received:,} / {announced:,} bytes ({received / announced:.0%})")
+                        progress(
+                            f"{dest.name}: {received:,} / {announced:,} bytes ({received / announced:.0%})"
+                        )
                         next_report += 0.1
             # Content-Length counts the bytes on the wire: compare only when they are the file's.
             on_the_wire = "content-encoding" not in response.headers
-            if on_the_wire and "content-length" in response.headers and received != int(response.headers["content-length"]):
+            if (
+                on_the_wire
+                and "content-length" in response.headers
+                and received != int(response.headers["content-length"])
+            ):
                 raise DownloadError(
-                    f"{url}: received {received:,} bytes, the server announced {response.headers['content-length']}"
+                    f"{url}: received {received:,} bytes, "
+                    f"the server announced {response.headers['content-length']}"
                 )
     except httpx.HTTPError as error:
         partial.unlink(missing_ok=True)

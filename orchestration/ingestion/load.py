@@ -145,8 +145,10 @@ def _load_file(
     rejects = f"_rejects_{table.name}"
     source = _literal(str(layout.path))
     year_list = ", ".join(str(y) for y in result.years)
-    conn.execute(f"create or replace temp table _parsed as select * from {_read_csv_sql(layout, table, rejects)}")
-    conn.execute(f"alter table _parsed add column _year INTEGER")
+    conn.execute(
+        f"create or replace temp table _parsed as select * from {_read_csv_sql(layout, table, rejects)}"
+    )
+    conn.execute("alter table _parsed add column _year INTEGER")
     conn.execute(f"update _parsed set _year = {table.year_expr}")
 
     # 1. Lines the CSV reader rejected: one row per line, with its first error.
@@ -214,7 +216,8 @@ def _row_problem_sql(table: RawTable, integer_columns: list[str]) -> str:
     )
     cases = [
         f"when _year is null then {{'column_name': '{table.key_columns[0]}', "
-        f"'reason': 'NO YEAR: no accident year can be read from {table.key_columns[0]} (row ' || {key} || ')'}}"
+        f"'reason': 'NO YEAR: no accident year can be read from {table.key_columns[0]} "
+        f"(row ' || {key} || ')'}}"
     ]
     for column in integer_columns:
         c = _quote(column)

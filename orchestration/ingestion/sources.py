@@ -58,13 +58,9 @@ def datagouv_files(
     for year in years:
         entry = entries.get((year, table.datagouv_stem))
         if entry is None:
-            raise RawInputError(
-                f"{table.name}: {manifest} lists no {table.datagouv_stem} file for {year}"
-            )
+            raise RawInputError(f"{table.name}: {manifest} lists no {table.datagouv_stem} file for {year}")
         dest = cache_dir / "datagouv" / str(year) / entry.file_name
-        paths.append(
-            download(entry.url, dest, sha256=entry.sha256, size=entry.size, progress=progress)
-        )
+        paths.append(download(entry.url, dest, sha256=entry.sha256, size=entry.size, progress=progress))
     return paths
 
 

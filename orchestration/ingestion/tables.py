@@ -106,9 +106,7 @@ HOLIDAYS = RawTable(
     description="French public holidays (Kaggle only; the same file serves every source).",
 )
 
-RAW_TABLES: dict[str, RawTable] = {
-    t.name: t for t in (CARACTERISTICS, PLACES, USERS, VEHICLES, HOLIDAYS)
-}
+RAW_TABLES: dict[str, RawTable] = {t.name: t for t in (CARACTERISTICS, PLACES, USERS, VEHICLES, HOLIDAYS)}
 
 RAW_SCHEMA = "raw"
 REJECTED_ROWS_TABLE = "rejected_rows"
