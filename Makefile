@@ -6,6 +6,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+# The environment's tools (dbt, dagster, mlflow, duckdb) first, for every target.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PYTHON ?= python3
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv

@@ -7,7 +7,9 @@ Every module that needs a path or a setting imports it from here, so the default
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import sysconfig
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +90,15 @@ def pipeline_years() -> list[str]:
 
 
 def dbt_executable() -> str:
-    """The dbt CLI of this environment: dagster-dbt needs it, and .venv/bin may not be on PATH."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else "dbt"
+    """The dbt CLI of this environment: dagster-dbt needs it, and .venv/bin may not be on PATH
+    (nor be the folder of ``sys.executable``, which a code server may resolve to the base
+    interpreter)."""
+    for folder in (
+        sysconfig.get_path("scripts"),
+        str(Path(sys.prefix) / "bin"),
+        str(Path(sys.executable).parent),
+    ):
+        candidate = Path(folder) / "dbt"
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"

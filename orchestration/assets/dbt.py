@@ -1,13 +1,21 @@
 """The dbt project as Dagster assets: seeds, staging, intermediate and marts, with every dbt
 test as an asset check. dbt sources point at the raw assets, so it is one lineage graph."""
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration import settings
+
+# dagster-dbt's own preparer (dbt parse under `dagster dev`) finds dbt on PATH only: put this
+# environment's dbt first, whatever PATH the code server was started with.
+_dbt_folder = str(Path(settings.dbt_executable()).parent)
+if _dbt_folder != "." and _dbt_folder not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _dbt_folder + os.pathsep + os.environ.get("PATH", "")
 
 dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 # `dagster dev` re-parses on start; elsewhere (make run, tests, a fresh clone) the manifest
