@@ -6,11 +6,19 @@ readings. Only the reading that matches the body's shape is kept.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ml.features import FeatureSpec
 
 _SHAPE_ERRORS = {"list_type", "model_type", "dict_type", "model_attributes_type"}
+
+
+def _echoable(value: Any) -> bool:
+    """What was sent, if it is a scalar JSON can carry back (not NaN, not a whole object)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int | bool) or value is None
 
 
 def _branch(loc: tuple) -> str | None:
@@ -22,7 +30,11 @@ def clean_validation_errors(errors: list[dict[str, Any]], spec: FeatureSpec) -> 
     the allowed values of a code field."""
     branches = {_branch(tuple(e["loc"])) for e in errors} - {None}
     if len(branches) > 1:  # both readings failed: keep the one whose shape matched
-        wrong_shape = {_branch(tuple(e["loc"])) for e in errors if e["type"] in _SHAPE_ERRORS}
+        # A shape error at a branch's root (loc = ("body", branch)) means the body is not
+        # that shape at all; deeper ones are about its items.
+        wrong_shape = {
+            _branch(tuple(e["loc"])) for e in errors if e["type"] in _SHAPE_ERRORS and len(e["loc"]) == 2
+        }
         kept = branches - wrong_shape or branches
         errors = [e for e in errors if _branch(tuple(e["loc"])) in kept | {None}]
     cleaned = []
@@ -30,7 +42,7 @@ def clean_validation_errors(errors: list[dict[str, Any]], spec: FeatureSpec) -> 
         loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "RoadUser" in part))
         item = {"loc": list(loc), "type": error["type"], "msg": error["msg"]}
         field = loc[-1] if loc and isinstance(loc[-1], str) else None
-        if error["type"] != "missing" and "input" in error and not isinstance(error["input"], dict | list):
+        if error["type"] != "missing" and "input" in error and _echoable(error["input"]):
             item["input"] = error["input"]
         if field in spec.names and spec[field].is_categorical:
             feature = spec[field]

@@ -19,11 +19,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pandas as pd
-from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from mlflow.exceptions import MlflowException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.errors import clean_validation_errors
@@ -105,14 +106,18 @@ def create_app(
     @app.middleware("http")
     async def record_metrics(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = route.path if route else "unmatched"
-        metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        if response.status_code >= 400:
-            metrics.errors.labels(path, str(response.status_code)).inc()
-        return response
+        status = 500  # unless a response comes back: an exception is a 500 too
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = route.path if route else "unmatched"
+            metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
+            metrics.requests.labels(request.method, path, str(status)).inc()
+            if status >= 400:
+                metrics.errors.labels(path, str(status)).inc()
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_errors(request: Request, exc: RequestValidationError):
@@ -122,7 +127,7 @@ def create_app(
     key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
     def require_api_key(provided: str | None = Security(key_header)) -> None:
-        if api_key and not (provided and secrets.compare_digest(provided, api_key)):
+        if api_key and not (provided and secrets.compare_digest(provided.encode(), api_key.encode())):
             raise HTTPException(status_code=401, detail="Missing or wrong X-API-Key header")
 
     def champion(request: Request):
@@ -133,7 +138,7 @@ def create_app(
             )
         return model
 
-    def score(model, road_users: list, background: BackgroundTasks) -> list[Prediction]:
+    def score(model, road_users: list) -> list[Prediction]:
         inputs = model_input(pd.DataFrame([u.model_dump() for u in road_users], columns=SPEC.names), SPEC)
         proba = class_probabilities(model.estimator, inputs, CLASSES)
         severe = severe_probability(proba, CLASSES)
@@ -149,16 +154,22 @@ def create_app(
                     severe_probability=float(p_severe),
                 )
             )
-            metrics.predictions.labels(SPEC.classes[code]).inc()
-        background.add_task(
-            write_prediction_log,
-            prediction_log_dir,
-            inputs,
-            [p.severity for p in predictions],
-            [p.probabilities for p in predictions],
-            REGISTERED_MODEL,
-            model.version,
-        )
+        # Logged before answering: a prediction that cannot be logged is not served.
+        try:
+            write_prediction_log(
+                prediction_log_dir,
+                inputs,
+                [p.severity for p in predictions],
+                [p.probabilities for p in predictions],
+                REGISTERED_MODEL,
+                model.version,
+            )
+        except OSError as error:
+            metrics.log_failures.inc()
+            log.exception("Could not write the prediction log under %s", prediction_log_dir)
+            raise HTTPException(status_code=503, detail=f"Prediction log unavailable: {error}") from error
+        for prediction in predictions:
+            metrics.predictions.labels(prediction.label).inc()
         return predictions
 
     @app.post(
@@ -167,11 +178,11 @@ def create_app(
         dependencies=[Depends(require_api_key)],
         summary=f"Score one road user (an object) or a batch (a list of at most {MAX_BATCH_SIZE:,})",
     )
-    def predict(body: RoadUser | RoadUserBatch, background: BackgroundTasks, model=Depends(champion)):
+    def predict(body: RoadUser | RoadUserBatch, model=Depends(champion)):
         ref = ModelRef(name=REGISTERED_MODEL, version=model.version)
         if isinstance(body, list):
-            return BatchPredictionResponse(predictions=score(model, body, background), model=ref)
-        (prediction,) = score(model, [body], background)
+            return BatchPredictionResponse(predictions=score(model, body), model=ref)
+        (prediction,) = score(model, [body])
         return PredictionResponse(**prediction.model_dump(), model=ref)
 
     def model_info(model) -> ModelInfo:
@@ -196,7 +207,12 @@ def create_app(
         summary="Load the current champion now (it is also picked up on its own)",
     )
     def reload_model(request: Request):
-        request.app.state.store.refresh()
+        try:
+            request.app.state.store.refresh()
+        except MlflowException as error:  # keep serving the model held
+            raise HTTPException(
+                status_code=503, detail=f"Model registry unreachable: {error.message}"
+            ) from error
         return model_info(champion(request))
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})

@@ -20,6 +20,11 @@ class ServiceMetrics:
             ["severity"],
             registry=self.registry,
         )
+        self.log_failures = Counter(
+            "baac_api_prediction_log_failures",
+            "Predictions refused because the log could not be written",
+            registry=self.registry,
+        )
         self.errors = Counter(
             "baac_api_errors",
             "Requests answered with an error, by status",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from ml.registry import CHAMPION, REGISTERED_MODEL, TYPICAL_ROAD_USER_ARTIFACT
+
+log = logging.getLogger("baac.api")
 
 
 @dataclass(frozen=True)
@@ -42,20 +45,27 @@ class ChampionStore:
         return self._model
 
     def champion_version(self) -> str | None:
+        """The champion's version; None only when there is none. A registry that cannot be
+        reached raises: the caller keeps the model it holds."""
         try:
             return str(self.client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version)
-        except MlflowException:
-            return None
+        except MlflowException as error:
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
 
     def refresh(self) -> bool:
-        """Load the champion if it is not the one held. True when the model changed."""
-        version = self.champion_version()
-        current = self._model.version if self._model else None
-        if version == current:
-            return False
+        """Load the champion if it is not the one held. True when the model changed.
+
+        One refresh at a time (the watcher and /model/reload may meet), so an older version
+        can never replace a newer one."""
         with self._lock:
+            version = self.champion_version()
+            current = self._model.version if self._model else None
+            if version == current:
+                return False
             self._model = self._load(version) if version else None
-        return True
+            return True
 
     def _load(self, version: str) -> LoadedModel:
         model_version = self.client.get_model_version(REGISTERED_MODEL, version)
@@ -93,6 +103,7 @@ class ChampionStore:
             try:
                 path = self.client.download_artifacts(run_id, TYPICAL_ROAD_USER_ARTIFACT, tmp)
             except (MlflowException, OSError):
+                log.warning("Run %s has no %s: the page starts blank", run_id, TYPICAL_ROAD_USER_ARTIFACT)
                 return {}
             with open(path, encoding="utf-8") as handle:
                 return json.load(handle)

@@ -7,9 +7,9 @@ is a 422 that names it, never a silent default.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, create_model
 
 from ml.features import Feature, FeatureSpec, load_feature_spec
 
@@ -17,11 +17,25 @@ from ml.features import Feature, FeatureSpec, load_feature_spec
 MAX_BATCH_SIZE = 10_000
 
 
+def _one_of(codes: dict[int, str]):
+    def check(value: int) -> int:
+        if value not in codes:
+            raise ValueError(f"{value} is not one of the codes {', '.join(map(str, sorted(codes)))}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _field_type(feature: Feature) -> Any:
+    """Strict: a code is a JSON integer (not true, "3" or 3.0), a number a finite number."""
     if feature.is_categorical:
-        return Literal[tuple(sorted(feature.codes))] | None  # type: ignore[misc]
+        codes = sorted(feature.codes)
+        return (
+            Annotated[int, Strict(), _one_of(feature.codes), Field(json_schema_extra={"enum": codes})] | None
+        )
+    bounds = Field(ge=feature.minimum, le=feature.maximum, allow_inf_nan=False)
     number = int if feature.data_type == "integer" else float
-    return Annotated[number, Field(ge=feature.minimum, le=feature.maximum)] | None
+    return Annotated[number, Strict(), bounds] | None
 
 
 def _description(feature: Feature) -> str:
@@ -91,7 +105,9 @@ class FeatureDescription(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     whole: bool = Field(description="Whole numbers only (an integer in the contract).")
-    typical: float | None = Field(None, description="Its typical value in the champion's training data.")
+    typical: int | float | None = Field(
+        None, description="Its typical value in the champion's training data."
+    )
 
 
 class FeaturesResponse(BaseModel):

@@ -160,17 +160,19 @@ def permutation_importance_on_validation(
     ).sort_values("importance_mean", ascending=False)
 
 
-def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, float | None]:
+def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, int | float | None]:
     """The most frequent code of each categorical feature and the median of each numeric one,
     on the train split: a sensible starting point for a form."""
     train = split_frame(features, "train")
-    typical: dict[str, float | None] = {}
+    typical: dict[str, int | float | None] = {}
     for feature in spec.features:
         column = train[feature.name].dropna()
         if column.empty:
             typical[feature.name] = None
         elif feature.is_categorical:
             typical[feature.name] = int(column.mode().iloc[0])
+        elif feature.data_type == "integer":
+            typical[feature.name] = int(round(column.median()))
         else:
             typical[feature.name] = float(column.median())
     return typical

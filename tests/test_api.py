@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import model_store
 from api.main import create_app
-from api.schemas import MAX_BATCH_SIZE
+from api.schemas import MAX_BATCH_SIZE, SPEC
 from ml.registry import CHAMPION, REGISTERED_MODEL
 
 
@@ -130,12 +130,27 @@ def test_without_a_champion_the_service_says_503(tmp_path, typical):
         assert "No champion model" in response.json()["detail"]
 
 
-def register_new_champion(uri: str) -> str:
-    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    current = registry.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
-    new = registry.create_model_version(REGISTERED_MODEL, source=current.source, run_id=current.run_id)
-    registry.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, new.version)
-    return str(new.version)
+def register_new_champion(uri: str, artifact_root) -> str:
+    """A genuinely different model: class priors of the training data, whatever the inputs."""
+    import mlflow
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    from ml import registry
+    from ml.models import CodebookTyper
+
+    client = registry.configure_tracking(uri, artifact_root)
+    example = pd.DataFrame([{name: 1.0 for name in SPEC.names}] * 4)
+    priors = Pipeline(
+        [
+            ("types", CodebookTyper(columns=SPEC.names, categories={})),
+            ("model", DummyClassifier(strategy="prior")),
+        ]
+    ).fit(example, [1, 2, 3, 3])
+    with mlflow.start_run():
+        info = registry.log_sklearn_model(priors, "model", example, REGISTERED_MODEL)
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, str(info.registered_model_version))
+    return str(info.registered_model_version)
 
 
 def test_a_new_champion_is_picked_up_without_restart(pipeline_run, tmp_path, typical):
@@ -144,13 +159,19 @@ def test_a_new_champion_is_picked_up_without_restart(pipeline_run, tmp_path, typ
     uri = f"sqlite:///{store}"
     with TestClient(create_app(uri, api_key="", refresh_seconds=0, prediction_log_dir=tmp_path)) as client:
         assert client.get("/health").json()["model_version"] == "1"
-        version = register_new_champion(uri)
+        before = client.post("/predict", json=typical).json()
+        version = register_new_champion(uri, tmp_path / "artifacts")
         assert client.get("/health").json()["model_version"] == "1"  # nothing reloads per request
         assert client.post("/model/reload").json()["version"] == version
-        assert client.post("/predict", json=typical).json()["model"]["version"] == version
+        after = client.post("/predict", json=typical).json()
+        assert after["model"]["version"] == version
+        assert after["probabilities"] == pytest.approx(
+            {"unhurt": 0.25, "light injury": 0.25, "hospitalised": 0.5, "killed": 0.0}
+        )
+        assert after["probabilities"] != before["probabilities"]
     # ... and on its own, when it looks for a new champion every so often.
     with TestClient(create_app(uri, api_key="", refresh_seconds=0.2, prediction_log_dir=tmp_path)) as client:
-        version = register_new_champion(uri)
+        version = register_new_champion(uri, tmp_path / "artifacts")
         deadline = time.monotonic() + 20
         while client.get("/health").json()["model_version"] != version and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -197,3 +218,84 @@ def test_every_prediction_is_logged_to_parquet(client, typical, tmp_path):
     assert log["p_killed"].tolist() == pytest.approx(
         [p["probabilities"]["killed"] for p in answer["predictions"]]
     )
+
+
+def test_an_unreachable_registry_keeps_the_model_served(tracking_uri, typical, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with TestClient(
+        create_app(tracking_uri, api_key="", refresh_seconds=0, prediction_log_dir=tmp_path)
+    ) as client:
+        client.app.state.store.client = MlflowClient(
+            tracking_uri="http://127.0.0.1:9", registry_uri="http://127.0.0.1:9"
+        )
+        response = client.post("/model/reload")
+        assert response.status_code == 503
+        assert response.json()["detail"].startswith("Model registry unreachable")
+        assert client.get("/health").json() == {"status": "ok", "model_version": "1"}
+        assert client.post("/predict", json=typical).status_code == 200
+
+
+def test_a_prediction_that_cannot_be_logged_is_not_served(tracking_uri, typical, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    app = create_app(tracking_uri, api_key="", refresh_seconds=0, prediction_log_dir=blocker / "predictions")
+    with TestClient(app) as client:
+        response = client.post("/predict", json=typical)
+        assert response.status_code == 503
+        assert response.json()["detail"].startswith("Prediction log unavailable")
+        families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+        assert [
+            s.value for s in families["baac_api_prediction_log_failures"].samples if s.name.endswith("_total")
+        ] == [1.0]
+        assert all(
+            s.value == 0 for s in families["baac_api_predictions"].samples if s.name.endswith("_total")
+        )
+
+
+def test_types_are_strict_and_odd_json_gets_a_422(client, typical):
+    for field, value in [
+        ("lighting_code", True),
+        ("lighting_code", "1"),
+        ("lighting_code", 1.0),
+        ("age", "36"),
+    ]:
+        response = client.post("/predict", json={**typical, field: value})
+        assert response.status_code == 422, (field, value)
+        assert response.json()["detail"][0]["loc"] == ["body", field]
+    body = '{"age": NaN, ' + ", ".join(f'"{k}": null' for k in typical if k != "age") + "}"
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "age"]
+    (error,) = client.post("/predict", json=[1]).json()["detail"]
+    assert error["loc"] == ["body", 0] and error["type"] == "model_attributes_type"
+
+
+def test_a_missing_code_field_lists_its_allowed_codes(client, typical):
+    (error,) = client.post("/predict", json={k: v for k, v in typical.items() if k != "sex_code"}).json()[
+        "detail"
+    ]
+    assert error["loc"] == ["body", "sex_code"] and error["type"] == "missing"
+    assert error["allowed"] == {"1": "male", "2": "female"}
+
+
+def test_non_ascii_api_key_is_refused_not_a_crash(tracking_uri, typical, tmp_path):
+    with TestClient(
+        create_app(tracking_uri, api_key="s3cret", refresh_seconds=0, prediction_log_dir=tmp_path)
+    ) as client:
+        response = client.post("/predict", json=typical, headers={"X-API-Key": "clé".encode("latin-1")})
+        assert response.status_code == 401
+
+
+def test_server_errors_are_counted(tracking_uri, typical, tmp_path):
+    app = create_app(tracking_uri, api_key="", refresh_seconds=0, prediction_log_dir=tmp_path)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        object.__setattr__(client.app.state.store.model, "estimator", None)  # scoring will fail
+        assert client.post("/predict", json=typical).status_code == 500
+        families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+        errors = {
+            (s.labels["path"], s.labels["status"]): s.value
+            for s in families["baac_api_errors"].samples
+            if s.name.endswith("_total")
+        }
+        assert errors == {("/predict", "500"): 1.0}
