@@ -14,7 +14,7 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 
-.PHONY: help install manifest chromium run test lint dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium run test lint benchmark dev docs sql mlflow serve clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ chromium: ## Install Chromium (Debian package) for the browser test, when missin
 
 test: manifest chromium ## Run every test (unit, dbt, integration, API over HTTP, browser)
 	$(BIN)/python -m pytest
+
+benchmark: manifest ## Time the pipeline on the sample repeated COPIES times (default 100)
+	$(BIN)/python -m tests.benchmarks.scale_pipeline --copies $${COPIES:-100}
 
 lint: install ## Lint and check formatting
 	$(BIN)/ruff check .
