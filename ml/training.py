@@ -176,3 +176,17 @@ def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, in
         else:
             typical[feature.name] = float(column.median())
     return typical
+
+
+def score_on_test(
+    estimator, features: pd.DataFrame, spec: FeatureSpec, metric: str = "macro_f1"
+) -> float | None:
+    """``metric`` of a (registered) model on the current test split; None when it cannot
+    score the current features (trained on another feature specification)."""
+    test = split_frame(features, "test")
+    classes = sorted(spec.classes)
+    try:
+        proba = class_probabilities(estimator, test[spec.names], classes)
+    except (KeyError, ValueError):
+        return None
+    return evaluation.classification_metrics(test[spec.target], proba, classes)[metric]

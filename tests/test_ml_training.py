@@ -7,6 +7,7 @@ import subprocess
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -177,3 +178,22 @@ def test_promotion_first_better_worse_and_the_blocking_check(pipeline_run, tmp_p
     assert not check.passed
     assert result.asset_materializations_for_node("champion_model") == []
     assert champion_version() == "2"
+
+
+def test_a_champion_trained_on_other_features_cannot_be_scored(tables):
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    from ml.models import CodebookTyper
+    from ml.training import score_on_test
+
+    features, _ = tables
+    old = pd.DataFrame({"retired_feature": [1.0, 2.0, 3.0, 4.0]})
+    champion = Pipeline(
+        [("types", CodebookTyper(columns=["retired_feature"], categories={})), ("model", DummyClassifier())]
+    ).fit(old, [1, 2, 3, 4])
+    assert score_on_test(champion, features, SPEC) is None
+    current = Pipeline(
+        [("types", CodebookTyper(columns=SPEC.names, categories={})), ("model", DummyClassifier())]
+    ).fit(features[SPEC.names], features["severity"])
+    assert score_on_test(current, features, SPEC) == pytest.approx(0.1402, abs=5e-5)

@@ -19,6 +19,7 @@ from ml.training import (
     baseline_columns,
     evaluate_on_test,
     permutation_importance_on_validation,
+    score_on_test,
     split_frame,
     train_models,
     typical_road_user,
@@ -275,25 +276,22 @@ def champion_model(
             f"({scores[MODEL]['macro_f1']:.4f} <= {scores[MAJORITY_BASELINE]['macro_f1']:.4f}): not promoted"
         )
     champion = registry.get_version_by_alias(client, registry.CHAMPION)
-    champion_score = None
     champion_version = str(champion.version) if champion is not None else None
-    if champion_version not in (None, version):
-        features, _ = read_training_tables(warehouse, spec)
-        test = split_frame(features, "test")
-        champion_model_ = registry.load_version(champion_version)
-        classes = sorted(spec.classes)
-        from ml.training import class_probabilities
-
-        proba = class_probabilities(champion_model_, test[spec.names], classes)
-        champion_score = evaluation.classification_metrics(test[spec.target], proba, classes)[
-            registry.PROMOTION_METRIC
-        ]
     if champion_version == version:
         decision = registry.PromotionDecision(
             False, "already the champion", challenger_score, challenger_score
         )
     else:
+        champion_score = None
+        if champion_version is not None:
+            features, _ = read_training_tables(warehouse, spec)
+            champion_model_ = registry.load_version(champion_version)
+            champion_score = score_on_test(champion_model_, features, spec, registry.PROMOTION_METRIC)
         decision = registry.decide_promotion(challenger_score, champion_score)
+        if champion_version is not None and champion_score is None:
+            decision = registry.PromotionDecision(
+                True, f"champion {champion_version} cannot score the current features", challenger_score, None
+            )
         registry.record_promotion(client, version, decision)
     current = registry.get_version_by_alias(client, registry.CHAMPION)
     context.log.info(
