@@ -6,6 +6,7 @@ a test or a user can set DUCKDB_PATH or BAAC_* after the definitions are loaded.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +19,21 @@ from orchestration.ingestion.sources import source_files
 from orchestration.ingestion.tables import RawTable
 
 
+class WarehouseLockedError(RuntimeError):
+    """Another process held the warehouse for longer than we were willing to wait."""
+
+
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file (default: ``DUCKDB_PATH``, else data/warehouse.duckdb)."""
+    """The DuckDB warehouse file (default: ``DUCKDB_PATH``, else data/warehouse.duckdb).
+
+    DuckDB lets one process hold a file for writing. When another one does (`make run`
+    while a run from the UI is going, `make sql` left open), this waits for it, up to
+    ``lock_timeout_seconds`` (``BAAC_WAREHOUSE_LOCK_TIMEOUT``, default 120), then fails
+    naming the file and the process that holds it.
+    """
 
     path: str | None = None
+    lock_timeout_seconds: float | None = None
 
     def database_path(self) -> Path:
         return Path(self.path) if self.path else settings.duckdb_path()
@@ -30,7 +42,22 @@ class WarehouseResource(dg.ConfigurableResource):
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.database_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(path), read_only=read_only)
+        timeout = self.lock_timeout_seconds
+        if timeout is None:
+            timeout = settings.warehouse_lock_timeout_seconds()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn = duckdb.connect(str(path), read_only=read_only)
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockedError(
+                        f"{path} is held by another process after waiting {timeout:.0f} s: {error}"
+                    ) from error
+                time.sleep(0.5)
         try:
             yield conn
         finally:

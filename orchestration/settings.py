@@ -35,6 +35,11 @@ def duckdb_path() -> Path:
     return _path_from_env("DUCKDB_PATH", DATA_DIR / "warehouse.duckdb")
 
 
+def warehouse_lock_timeout_seconds() -> float:
+    """How long to wait for another process to release the warehouse (``BAAC_WAREHOUSE_LOCK_TIMEOUT``)."""
+    return float(os.environ.get("BAAC_WAREHOUSE_LOCK_TIMEOUT", "120"))
+
+
 def raw_source_kind() -> str:
     """Where raw CSVs come from (``BAAC_SOURCE``): ``local``, ``kaggle`` or ``datagouv``."""
     return os.environ.get("BAAC_SOURCE", "local")
