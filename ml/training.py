@@ -138,10 +138,16 @@ def evaluate_on_test(
 
 
 def permutation_importance_on_validation(
-    model: Pipeline, features: pd.DataFrame, spec: FeatureSpec, max_rows: int = 20_000, random_state: int = 42
+    model: Pipeline,
+    features: pd.DataFrame,
+    spec: FeatureSpec,
+    max_rows: int = 20_000,
+    repeats: int = 5,
+    random_state: int = 42,
 ) -> pd.DataFrame:
-    """Mean and std drop of validation macro-F1 when each feature is shuffled (5 repeats, on
-    at most ``max_rows`` validation rows: enough for a ranking, affordable on the full data)."""
+    """Mean and std drop of validation macro-F1 when each feature is shuffled (``repeats``
+    times, on at most ``max_rows`` validation rows: enough for a ranking, affordable on the
+    full data)."""
     validation = split_frame(features, "validation")
     if len(validation) > max_rows:
         validation = validation.sample(max_rows, random_state=random_state)
@@ -150,7 +156,7 @@ def permutation_importance_on_validation(
         validation[spec.names],
         validation[spec.target],
         scoring="f1_macro",
-        n_repeats=5,
+        n_repeats=repeats,
         random_state=random_state,
         n_jobs=1,
     )

@@ -56,6 +56,13 @@ class TrainingConfig(dg.Config):
         )
 
 
+class EvaluationConfig(dg.Config):
+    """Permutation importance dominates the evaluation's time on large data."""
+
+    importance_rows: int = 20_000  # validation rows sampled for permutation importance
+    importance_repeats: int = 5
+
+
 def read_training_tables(
     warehouse: WarehouseResource, spec: FeatureSpec
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -186,6 +193,7 @@ def severity_model(
 )
 def severity_model_evaluation(
     context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
     severity_model: registry.TrainingRecord,
     warehouse: WarehouseResource,
     mlflow_store: MlflowResource,
@@ -197,7 +205,9 @@ def severity_model_evaluation(
     mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
     result = evaluate_on_test(estimators, features, baseline, spec)
-    importance = permutation_importance_on_validation(estimators[MODEL], features, spec)
+    importance = permutation_importance_on_validation(
+        estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
+    )
     classes = sorted(spec.classes)
     labels = [spec.classes[c] for c in classes]
     with mlflow.start_run(run_id=severity_model.run_id):
