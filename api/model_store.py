@@ -13,6 +13,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from ml.evaluation import SCALAR_METRICS
 from ml.registry import CHAMPION, REGISTERED_MODEL, TYPICAL_ROAD_USER_ARTIFACT
 
 log = logging.getLogger("baac.api")
@@ -89,10 +90,9 @@ class ChampionStore:
                 "fingerprint": tags.get("data.fingerprint"),
             },
             test_metrics={
-                k.removeprefix("test_"): v
-                for k, v in run.data.metrics.items()
-                if k.startswith("test_")
-                and not any(c in k for c in ("unhurt", "light_injury", "hospitalised", "killed"))
+                name: run.data.metrics[f"test_{name}"]
+                for name in SCALAR_METRICS
+                if f"test_{name}" in run.data.metrics
             },
             classes=[int(c) for c in estimator.classes_],
             typical_road_user=self._typical_road_user(model_version.run_id),

@@ -8,6 +8,17 @@ from sklearn import metrics
 #: Severity classes counted as severe: hospitalised (3) and killed (4).
 SEVERE_CLASSES = (3, 4)
 HEADLINE_METRICS = ("macro_f1", "balanced_accuracy", "severe_roc_auc")
+#: Every scalar metric classification_metrics reports (logged as test_<name>).
+SCALAR_METRICS = (
+    "macro_f1",
+    "weighted_f1",
+    "accuracy",
+    "balanced_accuracy",
+    "roc_auc_ovr_macro",
+    "log_loss",
+    "severe_roc_auc",
+    "severe_average_precision",
+)
 
 
 def predicted_classes(proba: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -39,7 +50,7 @@ def classification_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dic
         "severe_roc_auc": metrics.roc_auc_score(is_severe, p_severe),
         "severe_average_precision": metrics.average_precision_score(is_severe, p_severe),
     }
-    return {name: float(value) for name, value in result.items()}
+    return {name: float(result[name]) for name in SCALAR_METRICS}
 
 
 def per_class_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dict[int, dict[str, float]]:

@@ -10,6 +10,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
 from ml import evaluation
+from ml.data import baseline_columns
 from ml.features import FeatureSpec
 from ml.models import (
     SeverityModelParams,
@@ -22,12 +23,6 @@ from ml.models import (
 MODEL = "severity_model"
 LEGACY_BASELINE = "legacy_random_forest"
 MAJORITY_BASELINE = "majority_class"
-
-
-def baseline_columns(frame: pd.DataFrame) -> list[str]:
-    """The legacy baseline's inputs: every column of ml_baseline_features but the key,
-    target and split (the dbt model is their single list)."""
-    return [c for c in frame.columns if c not in ("num_acc", "split", "severity")]
 
 
 def split_frame(frame: pd.DataFrame, split: str) -> pd.DataFrame:

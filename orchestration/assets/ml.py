@@ -9,14 +9,13 @@ import pandas as pd
 from dagster_dbt import get_asset_key_for_model
 
 from ml import data, evaluation, plots, registry
-from ml.data import data_summary
+from ml.data import baseline_columns, data_summary
 from ml.features import FeatureSpec, load_feature_spec, model_input
 from ml.models import SeverityModelParams
 from ml.training import (
     LEGACY_BASELINE,
     MAJORITY_BASELINE,
     MODEL,
-    baseline_columns,
     evaluate_on_test,
     permutation_importance_on_validation,
     score_on_test,
