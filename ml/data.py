@@ -7,6 +7,7 @@ import hashlib
 import duckdb
 import pandas as pd
 
+from ml.baac import accident_year
 from ml.features import FeatureSpec
 
 ML_FEATURES = "marts.ml_features"
@@ -42,6 +43,11 @@ def read_training_tables(
     )
 
 
+def split_frame(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The rows of one split (train, validation or test)."""
+    return frame[frame["split"] == split]
+
+
 def baseline_columns(frame: pd.DataFrame) -> list[str]:
     """The legacy baseline's inputs: every column of ml_baseline_features but the key,
     target and split (the dbt model is their single list)."""
@@ -56,7 +62,7 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 def data_summary(frame: pd.DataFrame, key: str = "num_acc", split: str = "split") -> dict:
     """Years, rows per split and fingerprint of a training table, for the MLflow run."""
-    years = sorted({int(n) // 100_000_000 for n in frame[key].unique()})
+    years = sorted({accident_year(n) for n in frame[key].unique()})
     return {
         "years": years,
         "rows": int(len(frame)),

@@ -1,69 +1,103 @@
-"""Metrics of a severity model: pure functions of true classes and predicted probabilities."""
+"""Evaluating trained models on the held-out test split: pure functions of frames."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from sklearn import metrics
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
 
-#: Severity classes counted as severe: hospitalised (3) and killed (4).
-SEVERE_CLASSES = (3, 4)
-HEADLINE_METRICS = ("macro_f1", "balanced_accuracy", "severe_roc_auc")
-#: Every scalar metric classification_metrics reports (logged as test_<name>).
-SCALAR_METRICS = (
-    "macro_f1",
-    "weighted_f1",
-    "accuracy",
-    "balanced_accuracy",
-    "roc_auc_ovr_macro",
-    "log_loss",
-    "severe_roc_auc",
-    "severe_average_precision",
-)
+from ml import metrics
+from ml.data import baseline_columns, split_frame
+from ml.features import FeatureSpec
+from ml.scoring import class_probabilities
+from ml.training import MAJORITY_BASELINE, MODEL
 
 
-def predicted_classes(proba: np.ndarray, classes: list[int]) -> np.ndarray:
-    """The most probable class of each row."""
-    return np.asarray(classes)[np.argmax(proba, axis=1)]
+@dataclass
+class Evaluation:
+    metrics: dict[str, dict[str, float]]  # model name -> metric -> value
+    per_class: dict[int, dict[str, float]]  # the severity model's
+    confusion: np.ndarray  # the severity model's
+    test_proba: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def beats_majority(self) -> bool:
+        """The gate every challenger must pass: a better test macro-F1 than always
+        predicting the most frequent class."""
+        return self.metrics[MODEL]["macro_f1"] > self.metrics[MAJORITY_BASELINE]["macro_f1"]
 
 
-def severe_probability(proba: np.ndarray, classes: list[int]) -> np.ndarray:
-    """P(hospitalised or killed) = the sum of the severe classes' probabilities."""
-    columns = [classes.index(c) for c in SEVERE_CLASSES]
-    return proba[:, columns].sum(axis=1)
+def model_inputs(
+    name: str, features: pd.DataFrame, baseline_features: pd.DataFrame, spec: FeatureSpec
+) -> pd.DataFrame:
+    return features[spec.names] if name == MODEL else baseline_features[baseline_columns(baseline_features)]
 
 
-def classification_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dict[str, float]:
-    """Every scalar metric we report, for probabilities ``proba`` (columns = ``classes``)."""
-    y_true = np.asarray(y_true)
-    y_pred = predicted_classes(proba, classes)
-    is_severe = np.isin(y_true, SEVERE_CLASSES)
-    p_severe = severe_probability(proba, classes)
-    result = {
-        "macro_f1": metrics.f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0),
-        "weighted_f1": metrics.f1_score(y_true, y_pred, labels=classes, average="weighted", zero_division=0),
-        "accuracy": metrics.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
-        "roc_auc_ovr_macro": metrics.roc_auc_score(
-            y_true, proba, multi_class="ovr", average="macro", labels=classes
-        ),
-        "log_loss": metrics.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
-        "severe_roc_auc": metrics.roc_auc_score(is_severe, p_severe),
-        "severe_average_precision": metrics.average_precision_score(is_severe, p_severe),
-    }
-    return {name: float(result[name]) for name in SCALAR_METRICS}
-
-
-def per_class_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dict[int, dict[str, float]]:
-    """Precision, recall, F1 and support of each class."""
-    precision, recall, f1, support = metrics.precision_recall_fscore_support(
-        y_true, predicted_classes(proba, classes), labels=classes, zero_division=0
+def evaluate_on_test(
+    estimators: dict[str, object], features: pd.DataFrame, baseline_features: pd.DataFrame, spec: FeatureSpec
+) -> Evaluation:
+    """Score every estimator on the `test` split only."""
+    classes = sorted(spec.classes)
+    test, baseline_test = split_frame(features, "test"), split_frame(baseline_features, "test")
+    results, model_proba = {}, None
+    for name, estimator in estimators.items():
+        rows = test if name == MODEL else baseline_test
+        proba = class_probabilities(estimator, model_inputs(name, test, baseline_test, spec), classes)
+        results[name] = metrics.classification_metrics(rows[spec.target], proba, classes)
+        if name == MODEL:
+            model_proba = proba
+    y_test = test[spec.target].to_numpy()
+    return Evaluation(
+        metrics=results,
+        per_class=metrics.per_class_metrics(y_test, model_proba, classes),
+        confusion=metrics.confusion(y_test, model_proba, classes),
+        test_proba=model_proba,
+        y_test=y_test,
     )
-    return {
-        c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-        for c, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
-    }
 
 
-def confusion(y_true, proba: np.ndarray, classes: list[int]) -> np.ndarray:
-    """Confusion matrix: rows are true classes, columns predicted, in ``classes`` order."""
-    return metrics.confusion_matrix(y_true, predicted_classes(proba, classes), labels=classes)
+def permutation_importance_on_validation(
+    model: Pipeline,
+    features: pd.DataFrame,
+    spec: FeatureSpec,
+    max_rows: int = 20_000,
+    repeats: int = 5,
+    random_state: int = 42,
+) -> pd.DataFrame:
+    """Mean and std drop of validation macro-F1 when each feature is shuffled (``repeats``
+    times, on at most ``max_rows`` validation rows: enough for a ranking, affordable on the
+    full data), most important first."""
+    validation = split_frame(features, "validation")
+    if len(validation) > max_rows:
+        validation = validation.sample(max_rows, random_state=random_state)
+    result = permutation_importance(
+        model,
+        validation[spec.names],
+        validation[spec.target],
+        scoring="f1_macro",
+        n_repeats=repeats,
+        random_state=random_state,
+        n_jobs=1,
+    )
+    return pd.DataFrame(
+        {"importance_mean": result.importances_mean, "importance_std": result.importances_std},
+        index=spec.names,
+    ).sort_values("importance_mean", ascending=False)
+
+
+def score_on_test(
+    estimator, features: pd.DataFrame, spec: FeatureSpec, metric: str = "macro_f1"
+) -> float | None:
+    """``metric`` of a (registered) model on the current test split; None when it cannot
+    score the current features (trained on another feature specification)."""
+    test = split_frame(features, "test")
+    classes = sorted(spec.classes)
+    try:
+        proba = class_probabilities(estimator, test[spec.names], classes)
+    except (KeyError, ValueError):
+        return None
+    return metrics.classification_metrics(test[spec.target], proba, classes)[metric]

@@ -1,8 +1,9 @@
 """The feature specification: one source of truth for training and the scoring API.
 
-It is read from the dbt model that publishes the features (``ml_features.yml``: each
-column's type, role, kind and code-book entry) and from the code-book seeds (the codes each
-categorical feature accepts, with their English labels). Nothing here is typed twice.
+It is read from the dbt project: the model that publishes the features (``ml_features.yml``:
+each column's type, role and range), the code-book entry of each code column (declared once,
+as ``meta.codes`` on the staging column that decodes it) and the code-book seeds (the codes
+each categorical feature accepts, with their English labels). Nothing here is typed twice.
 """
 
 from __future__ import annotations
@@ -14,18 +15,16 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.settings import DBT_PROJECT_DIR
-
-ML_FEATURES_YAML = DBT_PROJECT_DIR / "models" / "marts" / "ml_features.yml"
-SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
-CODE_SEEDS = (SEEDS_DIR / "baac_codes.csv", SEEDS_DIR / "derived_codes.csv")
-COLUMNS_SEED = SEEDS_DIR / "baac_columns.csv"
+#: Paths inside the dbt project.
+ML_FEATURES_YAML = Path("models") / "marts" / "ml_features.yml"
+MODELS_DIR = Path("models")
+CODE_SEEDS = (Path("seeds") / "baac_codes.csv", Path("seeds") / "derived_codes.csv")
+COLUMNS_SEED = Path("seeds") / "baac_columns.csv"
 
 
 @dataclass(frozen=True)
 class Feature:
     name: str
-    kind: str  # "categorical" or "numeric"
     data_type: str  # the dbt contract type: integer, double, ...
     description: str
     #: For a categorical feature: allowed code -> English label, from the code book.
@@ -38,7 +37,12 @@ class Feature:
 
     @property
     def is_categorical(self) -> bool:
-        return self.kind == "categorical"
+        """A code column: it has a code-book entry, and its codes are categories, not numbers."""
+        return self.codebook_entry is not None
+
+    @property
+    def kind(self) -> str:
+        return "categorical" if self.is_categorical else "numeric"
 
 
 @dataclass(frozen=True)
@@ -67,52 +71,74 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def read_codebook() -> dict[str, dict[int, str]]:
+def read_not_recorded(dbt_project_dir: Path) -> dict[str, set[str]]:
+    """``{"table.column": {codes}}``: the codes the code book calls "not recorded"
+    (``baac_columns.not_recorded_values``), which staging turns into NULL."""
+    return {
+        f"{row['table']}.{row['column']}": {v for v in row["not_recorded_values"].split(";") if v.isdigit()}
+        for row in _read_csv(dbt_project_dir / COLUMNS_SEED)
+    }
+
+
+def read_codebook(dbt_project_dir: Path) -> dict[str, dict[int, str]]:
     """``{"table.column": {code: English label}}``: the codes a value may take.
 
-    Codes the code book calls "not recorded" (``baac_columns.not_recorded_values``, such as
-    an undocumented 0, or the empty field) are left out: staging turns them into NULL,
-    which the model reads as missing.
+    Codes the code book calls "not recorded" (such as an undocumented 0, or the empty field)
+    are left out: staging turns them into NULL, which the model reads as missing.
     """
-    not_recorded = {
-        f"{row['table']}.{row['column']}": {v for v in row["not_recorded_values"].split(";") if v.isdigit()}
-        for row in _read_csv(COLUMNS_SEED)
-    }
+    not_recorded = read_not_recorded(dbt_project_dir)
     codebook: dict[str, dict[int, str]] = {}
     for path in CODE_SEEDS:
-        for row in _read_csv(path):
+        for row in _read_csv(dbt_project_dir / path):
             entry, code = f"{row['table']}.{row['column']}", row["code"].strip()
             if code.isdigit() and code not in not_recorded.get(entry, ()):
                 codebook.setdefault(entry, {})[int(code)] = row["label_en"]
     return codebook
 
 
-def model_input(frame, spec: FeatureSpec):
-    """The feature columns in specification order, as floats (a missing value is NaN):
-    one dtype whatever the source (DuckDB, JSON), so the MLflow signature always matches."""
-    return frame[spec.names].astype("float64")
+def _model_columns(path: Path):
+    for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
+        for column in model.get("columns", []):
+            yield model["name"], column, column.get("config", {}).get("meta", {})
+
+
+def column_codebook_entries(dbt_project_dir: Path) -> dict[str, str]:
+    """``{column: "table.column"}``: the code-book entry of every code column, read from the
+    ``meta.codes`` its dbt model declares (once, where staging decodes it). A column name
+    means the same in every model, so two different entries for one name are an error."""
+    entries: dict[str, str] = {}
+    for path in sorted((dbt_project_dir / MODELS_DIR).rglob("*.yml")):
+        for model, column, meta in _model_columns(path):
+            entry = meta.get("codes")
+            if entry is None:
+                continue
+            if entries.setdefault(column["name"], entry) != entry:
+                raise ValueError(
+                    f"{path}: {model}.{column['name']} declares codes {entry}, "
+                    f"another model {entries[column['name']]}"
+                )
+    return entries
 
 
 @cache
-def load_feature_spec(path: Path = ML_FEATURES_YAML) -> FeatureSpec:
-    """Parse the ml_features model YAML into a FeatureSpec."""
-    model = yaml.safe_load(path.read_text(encoding="utf-8"))["models"][0]
-    codebook = read_codebook()
+def load_feature_spec(dbt_project_dir: Path) -> FeatureSpec:
+    """The feature specification of the dbt project in ``dbt_project_dir``."""
+    path = dbt_project_dir / ML_FEATURES_YAML
+    codebook = read_codebook(dbt_project_dir)
+    entries = column_codebook_entries(dbt_project_dir)
     features, roles = [], {}
-    for column in model["columns"]:
-        meta = column.get("config", {}).get("meta", {})
+    for _, column, meta in _model_columns(path):
         role = meta["role"]
         if role != "feature":
             roles[role] = column["name"]
             continue
-        entry = meta.get("codes")
-        codes = dict(codebook[entry]) if entry else {}
+        entry = entries.get(column["name"])
+        codes = dict(codebook.get(entry, {})) if entry else {}
         if entry and not codes:
             raise ValueError(f"ml_features.{column['name']}: no codes for {entry} in the seeds")
         features.append(
             Feature(
                 name=column["name"],
-                kind=meta["kind"],
                 data_type=column["data_type"],
                 description=column.get("description", ""),
                 codes=codes,
@@ -127,5 +153,5 @@ def load_feature_spec(path: Path = ML_FEATURES_YAML) -> FeatureSpec:
         target=roles["target"],
         key=roles["key"],
         split=roles["split"],
-        classes=codebook["derived.severity"],
+        classes=codebook[entries[roles["target"]]],
     )

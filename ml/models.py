@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +43,9 @@ class CodebookTyper(TransformerMixin, BaseEstimator):
 
 @dataclass(frozen=True)
 class SeverityModelParams:
+    """The hyper-parameters of the gradient boosting, defined here only: the Dagster config
+    (Launchpad) and the MLflow params are derived from these fields."""
+
     learning_rate: float = 0.1
     max_iter: int = 500
     max_leaf_nodes: int = 31
@@ -61,16 +64,7 @@ def build_severity_model(spec: FeatureSpec, params: SeverityModelParams) -> Pipe
         categories={f.name: sorted(f.codes) for f in spec.features if f.is_categorical},
     )
     model = HistGradientBoostingClassifier(
-        learning_rate=params.learning_rate,
-        max_iter=params.max_iter,
-        max_leaf_nodes=params.max_leaf_nodes,
-        min_samples_leaf=params.min_samples_leaf,
-        l2_regularization=params.l2_regularization,
-        categorical_features="from_dtype",
-        early_stopping=True,
-        n_iter_no_change=params.n_iter_no_change,
-        class_weight=params.class_weight,
-        random_state=params.random_state,
+        **asdict(params), categorical_features="from_dtype", early_stopping=True
     )
     return Pipeline([("types", typer), ("model", model)])
 

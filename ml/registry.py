@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -19,12 +18,12 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from ml.promotion import PROMOTION_METRIC, PromotionDecision
+
 REGISTERED_MODEL = "road_accident_severity"
 EXPERIMENT = "road_accident_severity"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-#: The metric promotion compares, on the current test split.
-PROMOTION_METRIC = "macro_f1"
 #: Run artifact: the typical road user of the training data (the scoring page's defaults).
 TYPICAL_ROAD_USER_ARTIFACT = "data/typical_road_user.json"
 #: Models are stored with skops, which loads only the types it is told to trust: ours, and
@@ -92,15 +91,6 @@ def log_figure(figure, artifact_file: str) -> None:
         mlflow.log_artifact(str(path), str(Path(artifact_file).parent))
 
 
-@dataclass(frozen=True)
-class TrainingRecord:
-    """What the training asset hands to the evaluation: where the models are."""
-
-    run_id: str
-    version: str  # of the registered severity model
-    model_uris: dict[str, str]  # model name -> MLflow model URI (the baselines included)
-
-
 def get_version_by_alias(client: MlflowClient, alias: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(REGISTERED_MODEL, alias)
@@ -108,37 +98,15 @@ def get_version_by_alias(client: MlflowClient, alias: str) -> ModelVersion | Non
         return None
 
 
+def alias_version(client: MlflowClient, alias: str) -> str | None:
+    """The version an alias points at, or None."""
+    version = get_version_by_alias(client, alias)
+    return None if version is None else str(version.version)
+
+
 def load_version(version: str | int):
     """The scikit-learn model of a registered version (``predict_proba`` included)."""
     return mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL}/{version}")
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    promote: bool
-    reason: str
-    challenger_score: float
-    champion_score: float | None
-
-
-def decide_promotion(challenger_score: float, champion_score: float | None) -> PromotionDecision:
-    """Promote when there is no champion, or when the challenger scores strictly better on
-    the same test split; a tie keeps the champion in place."""
-    if champion_score is None:
-        return PromotionDecision(True, "no champion yet", challenger_score, None)
-    if challenger_score > champion_score:
-        return PromotionDecision(
-            True,
-            f"{PROMOTION_METRIC} {challenger_score:.4f} > champion's {champion_score:.4f}",
-            challenger_score,
-            champion_score,
-        )
-    return PromotionDecision(
-        False,
-        f"{PROMOTION_METRIC} {challenger_score:.4f} <= champion's {champion_score:.4f}",
-        challenger_score,
-        champion_score,
-    )
 
 
 def record_promotion(client: MlflowClient, version: str, decision: PromotionDecision) -> None:
@@ -146,6 +114,7 @@ def record_promotion(client: MlflowClient, version: str, decision: PromotionDeci
     alias if it was promoted."""
     tags = {
         "promotion_decision": "promoted" if decision.promote else "kept_champion",
+        "promotion_outcome": decision.outcome,
         "promotion_reason": decision.reason,
         "promotion_metric": f"test_{PROMOTION_METRIC}",
         "challenger_score": f"{decision.challenger_score:.6f}",

@@ -1,10 +1,16 @@
-"""The Dagster code location: every asset, resource and job of the project."""
+"""The Dagster code location: every asset, resource and job of the project.
+
+Loaded lazily (``@dg.definitions``): importing this module does nothing; Dagster, `make run`
+and the tests call ``build_definitions()`` (built once per process).
+"""
 
 from __future__ import annotations
 
+from functools import cache
+
 import dagster as dg
 
-from orchestration.assets.dbt import baac_dbt_models, dbt_resource
+from orchestration.assets.dbt import build_dbt_assets, dbt_cli
 from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
 from orchestration.assets.raw import raw_assets
 from orchestration.resources import MlflowResource, RawSourceResource, WarehouseResource
@@ -17,17 +23,25 @@ pipeline_job = dg.define_asset_job(
     description="Everything: raw CSVs -> DuckDB -> dbt models -> trained, registered models.",
 )
 
-defs = dg.Definitions(
-    assets=[*raw_assets, baac_dbt_models, severity_model, severity_model_evaluation, champion_model],
-    jobs=[raw_job, pipeline_job],
-    # DuckDB allows one writing process per database file, so the steps of a run share one
-    # process and run one after the other (DuckDB itself uses every core inside a step).
-    # Across runs, data/dagster_home/dagster.yaml queues runs one at a time.
-    executor=dg.in_process_executor,
-    resources={
-        "warehouse": WarehouseResource(),
-        "raw_source": RawSourceResource(),
-        "dbt": dbt_resource(),
-        "mlflow_store": MlflowResource(),
-    },
-)
+
+@cache
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*raw_assets, build_dbt_assets(), severity_model, severity_model_evaluation, champion_model],
+        jobs=[raw_job, pipeline_job],
+        # DuckDB allows one writing process per database file, so the steps of a run share one
+        # process and run one after the other (DuckDB itself uses every core inside a step).
+        # Across runs, data/dagster_home/dagster.yaml queues runs one at a time.
+        executor=dg.in_process_executor,
+        resources={
+            "warehouse": WarehouseResource(),
+            "raw_source": RawSourceResource(),
+            "dbt": dbt_cli(),
+            "mlflow_store": MlflowResource(),
+        },
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

@@ -26,9 +26,9 @@ def partition_range_tags(years: list[str]) -> dict[str, str]:
 
 
 def run_pipeline(years: list[str], instance: dg.DagsterInstance, job_name: str = "baac_pipeline"):
-    from orchestration.definitions import defs
+    from orchestration.definitions import build_definitions
 
-    job = defs.resolve_job_def(job_name)
+    job = build_definitions().resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,
         tags=partition_range_tags(years),

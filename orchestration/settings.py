@@ -1,7 +1,7 @@
-"""Paths and settings, read once from environment variables with working defaults.
+"""The orchestrator's settings, read from environment variables with working defaults.
 
-Every module that needs a path or a setting imports it from here, so the defaults
-(everything embedded under ``data/``) live in exactly one place.
+Paths shared with the service and the ML library (project root, data folder, dbt project,
+MLflow store) come from ``ml.defaults``; what only the pipeline needs is here.
 """
 
 from __future__ import annotations
@@ -12,9 +12,16 @@ import sys
 import sysconfig
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_ROOT / "data"
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+from ml.defaults import (
+    DATA_DIR,
+    DBT_PROJECT_DIR,
+    PROJECT_ROOT,
+    mlflow_artifact_root,
+    mlflow_tracking_uri,
+)
+from ml.defaults import path_from_env as _path_from_env
+
+__all__ = ["DATA_DIR", "DBT_PROJECT_DIR", "PROJECT_ROOT", "mlflow_artifact_root", "mlflow_tracking_uri"]
 
 #: Years the partitioned raw assets cover: Kaggle holds 2005-2016, data.gouv's
 #: yearly files in the same layout run to 2018 (2019 onwards changed layout).
@@ -23,11 +30,6 @@ LAST_YEAR = 2018
 ACCIDENT_YEARS = [str(year) for year in range(FIRST_YEAR, LAST_YEAR + 1)]
 
 KAGGLE_DATASET = "ahmedlahlou/accidents-in-france-from-2005-to-2016"
-
-
-def _path_from_env(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
-    return Path(value).expanduser().resolve() if value else default
 
 
 def duckdb_path() -> Path:
@@ -58,16 +60,6 @@ def datagouv_manifest_path() -> Path:
 def download_cache_dir() -> Path:
     """Where downloaded files are cached (``BAAC_DOWNLOAD_DIR``)."""
     return _path_from_env("BAAC_DOWNLOAD_DIR", DATA_DIR / "downloads")
-
-
-def mlflow_tracking_uri() -> str:
-    """MLflow tracking URI (``MLFLOW_TRACKING_URI``); an embedded SQLite store under data/ by default."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DATA_DIR / 'mlflow' / 'mlflow.db'}"
-
-
-def mlflow_artifact_root() -> Path:
-    """Where the embedded MLflow store keeps artifacts."""
-    return _path_from_env("MLFLOW_ARTIFACT_ROOT", DATA_DIR / "mlflow" / "artifacts")
 
 
 def parse_years(text: str) -> list[str]:

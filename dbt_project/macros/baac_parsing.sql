@@ -1,6 +1,12 @@
 {#- Parsing rules for the raw BAAC encodings. Each is a macro so that the staging models
     and the dbt unit tests exercise the same SQL. -#}
 
+{#- The accident year of an accident number: Num_Acc is the 4-digit year followed by an
+    8-digit serial (Python: ml.baac.accident_year). -#}
+{% macro accident_year_from_num_acc(num_acc) -%}
+    cast({{ num_acc }} // 100000000 as integer)
+{%- endmacro %}
+
 {#- Four-digit year from `an` (2-digit in 2005-2018, 4-digit in some later files). -#}
 {% macro four_digit_year(an) -%}
     case when {{ an }} < 100 then 2000 + {{ an }} else {{ an }} end
@@ -55,15 +61,15 @@
     end
 {%- endmacro %}
 
-{#- The raw `dep` as the code book writes it (no leading zero, no ".0"), to join its labels. -#}
-{% macro codebook_code(raw) -%}
-    coalesce(cast(try_cast(try_cast({{ raw }} as double) as integer) as varchar), {{ raw }})
-{%- endmacro %}
-
 {#- `grav` codes are not ordered (2 = killed). Severity is: 1 unhurt < 2 light injury
     < 3 hospitalised < 4 killed. -#}
 {% macro severity_from_grav(grav) -%}
     case {{ grav }} when 1 then 1 when 4 then 2 when 3 then 3 when 2 then 4 end
+{%- endmacro %}
+
+{#- Severe = hospitalised or killed (Python: ml.baac.SEVERE_CLASSES). -#}
+{% macro is_severe(severity) -%}
+    ({{ severity }} >= 3)
 {%- endmacro %}
 
 {#- `secu` is two digits: equipment type then whether it was used (11 = belt, used).

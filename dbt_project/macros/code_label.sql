@@ -1,11 +1,33 @@
-{#- The English label of a code, from the code book seed (`baac_codes`, raw BAAC columns) or
-    the `derived_codes` seed (codes this project derives: severity, safety equipment). -#}
-{% macro code_label(code, codebook_table, codebook_column, seed='baac_codes') -%}
+{#- Each code column names its code-book entry once, as `meta.codes` on the staging column
+    that decodes it (`vehicules.catv`); a column name means the same in every model. These
+    macros read that declaration, so tests and labels never repeat it. -#}
+
+{#- The code-book entry ("table.column") of a code column, from the model YAML. Known only
+    when dbt executes (the graph is empty while it parses). -#}
+{% macro codebook_entry(column_name) -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' -%}
+        {%- set column = node.columns.get(column_name) -%}
+        {%- if column and column.meta.get('codes') -%}{{ return(column.meta['codes']) }}{%- endif -%}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("No model declares meta.codes for the column " ~ column_name) }}
+{%- endmacro %}
+
+{#- The English label of a code column's value (`code`, by default the column itself). -#}
+{% macro code_label(column_name, code=none) -%}
     (
         select codes.label_en
-        from {{ ref(seed) }} as codes
-        where codes."table" = '{{ codebook_table }}'
-            and codes."column" = '{{ codebook_column }}'
-            and codes.code = cast({{ code }} as varchar)
+        from {{ ref('stg_codebook_codes') }} as codes
+        where codes.codebook_entry = '{{ codebook_entry(column_name) }}'
+            and codes.code = cast({{ code or column_name }} as varchar)
+    )
+{%- endmacro %}
+
+{#- A value as the code book writes codes: text without leading zeros or ".0" (raw `dep`
+    "010" and "590.0" are "10" and "590"; letters such as `gps` "M" stay as they are). -#}
+{% macro codebook_code(value) -%}
+    coalesce(
+        cast(try_cast(try_cast({{ value }} as double) as integer) as varchar),
+        cast({{ value }} as varchar)
     )
 {%- endmacro %}

@@ -1,15 +1,44 @@
 {#- Small generic tests (no dbt_utils here: the package hub is out of reach). -#}
 
-{#- Every non-null value is a code of the code book (or of derived_codes). -#}
-{% test accepted_codes(model, column_name, codebook_table, codebook_column, seed='baac_codes') %}
+{#- Every non-null value of a code column is a code of its code-book entry (`meta.codes`). -#}
+{% test accepted_codes(model, column_name) %}
 select {{ column_name }} as unexpected_code, count(*) as rows
 from {{ model }}
 where {{ column_name }} is not null
-    and cast({{ column_name }} as varchar) not in (
-        select code from {{ ref(seed) }}
-        where "table" = '{{ codebook_table }}' and "column" = '{{ codebook_column }}'
+    and {{ codebook_code(column_name) }} not in (
+        select code from {{ ref('stg_codebook_codes') }}
+        where codebook_entry = '{{ codebook_entry(column_name) }}'
     )
 group by 1
+{% endtest %}
+
+{#- No code column of the model holds a value its code book calls "not recorded"
+    (`baac_columns.not_recorded_values`): staging turns those into NULL. Python reads the
+    same seed (ml.features.read_not_recorded), so the two cannot disagree unseen. -#}
+{% test not_recorded_is_null(model) %}
+{%- set coded = [] -%}
+{%- if execute -%}
+    {%- set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('name', 'equalto', model.identifier) | first -%}
+    {%- for column in node.columns.values() if column.meta.get('codes') -%}
+        {%- do coded.append(column) -%}
+    {%- endfor -%}
+{%- endif %}
+with not_recorded as (
+    select "table" || '.' || "column" as codebook_entry, unnest(string_split(not_recorded_values, ';')) as code
+    from {{ ref('baac_columns') }}
+)
+{%- for column in coded %}
+select '{{ column.name }}' as column_name, {{ codebook_code(column.name) }} as code, count(*) as rows
+from {{ model }}
+where {{ codebook_code(column.name) }} in (
+    select code from not_recorded where codebook_entry = '{{ column.meta["codes"] }}'
+)
+group by all
+{{ "union all" if not loop.last }}
+{%- else %}
+select null as column_name, null as code, 0 as rows where false
+{%- endfor %}
 {% endtest %}
 
 {#- Every non-null value lies within [min_value, max_value]. -#}

@@ -2,4 +2,4 @@
 -- place the files record it (raw lineage and stg_users use the latter).
 select num_acc, accident_year
 from {{ ref('stg_accidents') }}
-where accident_year <> num_acc // 100000000
+where accident_year <> {{ accident_year_from_num_acc('num_acc') }}

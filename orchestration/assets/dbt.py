@@ -1,9 +1,13 @@
 """The dbt project as Dagster assets: seeds, staging, intermediate and marts, with every dbt
-test as an asset check. dbt sources point at the raw assets, so it is one lineage graph."""
+test as an asset check. dbt sources point at the raw assets, so it is one lineage graph.
+
+Nothing happens at import: the project is prepared (manifest parsed) the first time the
+definitions are built, by ``baac_dbt_project()``.
+"""
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
+from functools import cache
 from typing import Any
 
 import dagster as dg
@@ -11,22 +15,39 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration import settings
 
-# dagster-dbt's own preparer (dbt parse under `dagster dev`) finds dbt on PATH only: put this
-# environment's dbt first, whatever PATH the code server was started with.
-_dbt_folder = str(Path(settings.dbt_executable()).parent)
-if _dbt_folder != "." and _dbt_folder not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = _dbt_folder + os.pathsep + os.environ.get("PATH", "")
 
-dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
-# `dagster dev` re-parses on start; elsewhere (make run, tests, a fresh clone) the manifest
-# is made once if missing (the Makefile also re-parses before run and test).
-dbt_project.prepare_if_dev()
-if not dbt_project.manifest_path.exists():
-    dbt_project.preparer.prepare(dbt_project)
+def dbt_cli() -> DbtCliResource:
+    """This environment's dbt on the project (dagster-dbt would look for dbt on PATH)."""
+    return DbtCliResource(project_dir=baac_dbt_project(), dbt_executable=settings.dbt_executable())
+
+
+@cache
+def baac_dbt_project() -> DbtProject:
+    """The dbt project, its manifest parsed: again under `dagster dev` (to pick up edits),
+    else once if missing (the Makefile parses before `run` and `test`). It is parsed with this
+    environment's dbt: dagster-dbt's own preparer looks for dbt on PATH only, which a code
+    server started by `dagster dev` may not have."""
+    project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+    if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists():
+        cli = DbtCliResource(project_dir=project, dbt_executable=settings.dbt_executable())
+        cli.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    return project
+
+
+def relation_asset_key(relation: str) -> dg.AssetKey:
+    """The asset key of a dbt model or seed from its relation: ``marts.ml_features`` ->
+    ``marts/ml_features`` (the rule of LayeredDbtTranslator)."""
+    return dg.AssetKey(relation.split("."))
 
 
 class LayeredDbtTranslator(DagsterDbtTranslator):
-    """Groups dbt assets by layer: the folder under models/ (or `codebook` for seeds)."""
+    """Keys are the warehouse relations (`marts/ml_features`); groups are the layers: the
+    folder under models/ (or `codebook` for seeds)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed"):
+            return relation_asset_key(f"{dbt_resource_props['schema']}.{dbt_resource_props['name']}")
+        return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -35,11 +56,10 @@ class LayeredDbtTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else super().get_group_name(dbt_resource_props)
 
 
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable())
+def build_dbt_assets() -> dg.AssetsDefinition:
+    @dbt_assets(manifest=baac_dbt_project().manifest_path, dagster_dbt_translator=LayeredDbtTranslator())
+    def baac_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        """`dbt build`: seeds, models, unit tests and data tests, in dependency order."""
+        yield from dbt.cli(["build"], context=context).stream()
 
-
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=LayeredDbtTranslator())
-def baac_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build`: seeds, models, unit tests and data tests, in dependency order."""
-    yield from dbt.cli(["build"], context=context).stream()
+    return baac_dbt_models

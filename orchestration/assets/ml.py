@@ -1,58 +1,43 @@
 """ML assets: train the severity model and its baselines, evaluate them on the test split,
-and promote the challenger to champion when it does better. Thin wrappers around ml/."""
+and promote the challenger to champion when it does better. Each asset wires its inputs,
+config and outputs; the work is in ml/ (training, evaluation, tracking, promotion)."""
 
-from datetime import UTC, datetime
+import dataclasses
+import typing
 
 import dagster as dg
 import mlflow
 import pandas as pd
-from dagster_dbt import get_asset_key_for_model
+from pydantic import create_model
 
-from ml import data, evaluation, plots, registry
-from ml.data import baseline_columns, data_summary
-from ml.features import FeatureSpec, load_feature_spec, model_input
+from ml import data, promotion, registry, tracking
+from ml.evaluation import evaluate_on_test, permutation_importance_on_validation, score_on_test
+from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
-from ml.training import (
-    LEGACY_BASELINE,
-    MAJORITY_BASELINE,
-    MODEL,
-    evaluate_on_test,
-    permutation_importance_on_validation,
-    score_on_test,
-    split_frame,
-    train_models,
-    typical_road_user,
-)
-from orchestration.assets.dbt import baac_dbt_models
+from ml.training import MAJORITY_BASELINE, MODEL, train_models
+from orchestration import settings
+from orchestration.assets.dbt import relation_asset_key
 from orchestration.resources import MlflowResource, WarehouseResource
 
-ML_FEATURES_KEY = get_asset_key_for_model([baac_dbt_models], "ml_features")
-BASELINE_FEATURES_KEY = get_asset_key_for_model([baac_dbt_models], "ml_baseline_features")
+#: The gradient boosting's hyper-parameters as Launchpad config, derived from
+#: SeverityModelParams; max_leaf_nodes is chosen on validation among the candidates.
+TrainingConfig = create_model(
+    "TrainingConfig",
+    __base__=dg.Config,
+    __doc__="Hyper-parameters of the severity model (the baselines are fixed).",
+    max_leaf_nodes_candidates=(list[int], [15, 31, 63]),
+    **{
+        f.name: (typing.get_type_hints(SeverityModelParams)[f.name], f.default)
+        for f in dataclasses.fields(SeverityModelParams)
+        if f.name != "max_leaf_nodes"
+    },
+)
 
 
-class TrainingConfig(dg.Config):
-    """Hyper-parameters of the severity model (the baselines are fixed)."""
-
-    learning_rate: float = SeverityModelParams.learning_rate
-    max_iter: int = SeverityModelParams.max_iter
-    max_leaf_nodes_candidates: list[int] = [15, 31, 63]
-    min_samples_leaf: int = SeverityModelParams.min_samples_leaf
-    l2_regularization: float = SeverityModelParams.l2_regularization
-    n_iter_no_change: int = SeverityModelParams.n_iter_no_change
-    class_weight: str | None = SeverityModelParams.class_weight
-    random_state: int = SeverityModelParams.random_state
-
-    def model_params(self) -> SeverityModelParams:
-        return SeverityModelParams(
-            learning_rate=self.learning_rate,
-            max_iter=self.max_iter,
-            max_leaf_nodes=self.max_leaf_nodes_candidates[0],
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            n_iter_no_change=self.n_iter_no_change,
-            class_weight=self.class_weight,
-            random_state=self.random_state,
-        )
+def model_params(config) -> SeverityModelParams:
+    """The config as model parameters (max_leaf_nodes: the first candidate, until selection)."""
+    values = config.model_dump()
+    return SeverityModelParams(max_leaf_nodes=values.pop("max_leaf_nodes_candidates")[0], **values)
 
 
 class EvaluationConfig(dg.Config):
@@ -62,6 +47,10 @@ class EvaluationConfig(dg.Config):
     importance_repeats: int = 5
 
 
+def feature_spec() -> FeatureSpec:
+    return load_feature_spec(settings.DBT_PROJECT_DIR)
+
+
 def read_training_tables(
     warehouse: WarehouseResource, spec: FeatureSpec
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -69,24 +58,9 @@ def read_training_tables(
         return data.read_training_tables(conn, spec)
 
 
-def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    """Markdown: the headline metrics of the model against both baselines."""
-    header = "| model | " + " | ".join(evaluation.HEADLINE_METRICS) + " |"
-    lines = [header, "|---" * (len(evaluation.HEADLINE_METRICS) + 1) + "|"]
-    for name, values in metrics.items():
-        lines.append(
-            f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in evaluation.HEADLINE_METRICS) + " |"
-        )
-    return "\n".join(lines)
-
-
-def beats_majority(metrics: dict[str, dict[str, float]]) -> bool:
-    return metrics[MODEL]["macro_f1"] > metrics[MAJORITY_BASELINE]["macro_f1"]
-
-
 @dg.asset(
     group_name="ml",
-    deps=[ML_FEATURES_KEY, BASELINE_FEATURES_KEY],
+    deps=[relation_asset_key(data.ML_FEATURES), relation_asset_key(data.BASELINE_FEATURES)],
     kinds={"scikitlearn", "mlflow"},
 )
 def severity_model(
@@ -94,86 +68,37 @@ def severity_model(
     config: TrainingConfig,
     warehouse: WarehouseResource,
     mlflow_store: MlflowResource,
-) -> dg.Output[registry.TrainingRecord]:
+) -> dg.Output[tracking.TrainingRecord]:
     """Gradient boosting on ml_features (train; validation for early stopping and selection),
     and the two baselines on the same rows, logged as one MLflow run; the model becomes a
     new version of `road_accident_severity` with alias `challenger`."""
-    spec = load_feature_spec()
+    spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
-    summary = data_summary(features)
-    context.log.info(f"Training on {summary['rows_per_split']} rows of years {summary['years']}")
     trained = train_models(
         features,
         baseline,
         spec,
-        config.model_params(),
+        model_params(config),
         config.max_leaf_nodes_candidates,
         log=context.log.info,
     )
-    client = mlflow_store.client()
-    trained_at = datetime.now(UTC).isoformat(timespec="seconds")
-    with mlflow.start_run(run_name=f"severity-{trained_at}") as run:
-        mlflow.log_params(
-            {
-                **config.model_dump(),
-                "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
-                "best_iteration": trained.best_iteration,
-            }
-        )
-        mlflow.log_metrics(
-            {f"validation_macro_f1_max_leaf_nodes_{k}": v for k, v in trained.selection.items()}
-        )
-        mlflow.set_tags(
-            {
-                "data.years": ",".join(map(str, summary["years"])),
-                "data.fingerprint": summary["fingerprint"],
-                **{f"data.rows.{split}": n for split, n in summary["rows_per_split"].items()},
-            }
-        )
-        registry.log_json(
-            {"ml_features": summary, "ml_baseline_features": data_summary(baseline)}, "data/summary.json"
-        )
-        registry.log_json({"features": [f.__dict__ for f in spec.features]}, "data/feature_spec.json")
-        registry.log_json(typical_road_user(features, spec), registry.TYPICAL_ROAD_USER_ARTIFACT)
-        example = model_input(split_frame(features, "train").head(5), spec)
-        model_info = registry.log_sklearn_model(trained.model, MODEL, example, registry.REGISTERED_MODEL)
-        baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
-        legacy_info = registry.log_sklearn_model(trained.legacy_baseline, LEGACY_BASELINE, baseline_example)
-        majority_info = registry.log_sklearn_model(
-            trained.majority_baseline, MAJORITY_BASELINE, baseline_example
-        )
-    version = str(model_info.registered_model_version)
-    client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHALLENGER, version)
-    for key, value in {
-        "run_id": run.info.run_id,
-        "trained_at": trained_at,
-        "data_years": ",".join(map(str, summary["years"])),
-        "data_fingerprint": summary["fingerprint"],
-    }.items():
-        client.set_model_version_tag(registry.REGISTERED_MODEL, version, key, value)
-    record = registry.TrainingRecord(
-        run_id=run.info.run_id,
-        version=version,
-        model_uris={
-            MODEL: model_info.model_uri,
-            LEGACY_BASELINE: legacy_info.model_uri,
-            MAJORITY_BASELINE: majority_info.model_uri,
-        },
+    record = tracking.log_training_run(
+        mlflow_store.client(), trained, features, baseline, spec, config.model_dump()
     )
     return dg.Output(
         record,
         metadata={
             "registered_model": registry.REGISTERED_MODEL,
-            "version": version,
+            "version": record.version,
             "alias": registry.CHALLENGER,
-            "mlflow_run_id": run.info.run_id,
+            "mlflow_run_id": record.run_id,
             "validation_macro_f1": dg.MetadataValue.json(
                 {str(k): round(v, 4) for k, v in trained.selection.items()}
             ),
             "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
             "best_iteration": trained.best_iteration,
-            "rows_per_split": dg.MetadataValue.json(summary["rows_per_split"]),
-            "data_fingerprint": summary["fingerprint"],
+            "rows_per_split": dg.MetadataValue.json(record.data["rows_per_split"]),
+            "data_fingerprint": record.data["fingerprint"],
         },
     )
 
@@ -191,15 +116,14 @@ def severity_model(
     ],
 )
 def severity_model_evaluation(
-    context: dg.AssetExecutionContext,
     config: EvaluationConfig,
-    severity_model: registry.TrainingRecord,
+    severity_model: tracking.TrainingRecord,
     warehouse: WarehouseResource,
     mlflow_store: MlflowResource,
 ):
     """The model and both baselines scored on the test split only; metrics, per-class
     scores, confusion matrix, permutation importance and calibration logged to the run."""
-    spec = load_feature_spec()
+    spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
     mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
@@ -207,112 +131,71 @@ def severity_model_evaluation(
     importance = permutation_importance_on_validation(
         estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
     )
-    classes = sorted(spec.classes)
-    labels = [spec.classes[c] for c in classes]
-    with mlflow.start_run(run_id=severity_model.run_id):
-        mlflow.log_metrics({f"test_{k}": v for k, v in result.metrics[MODEL].items()})
-        for name in (LEGACY_BASELINE, MAJORITY_BASELINE):
-            mlflow.log_metrics({f"baseline_{name}_test_{k}": v for k, v in result.metrics[name].items()})
-        for code, values in result.per_class.items():
-            mlflow.log_metrics(
-                {f"test_{spec.classes[code].replace(' ', '_')}_{k}": v for k, v in values.items()}
-            )
-        registry.log_json(
-            {
-                "metrics": result.metrics,
-                "per_class": result.per_class,
-                "confusion_matrix": result.confusion.tolist(),
-                "classes": labels,
-            },
-            "evaluation/test_metrics.json",
-        )
-        mlflow.log_text(importance.to_csv(), "evaluation/permutation_importance.csv")
-        registry.log_figure(
-            plots.confusion_matrix_figure(result.confusion, labels, "Test confusion matrix"),
-            "evaluation/confusion_matrix.png",
-        )
-        registry.log_figure(
-            plots.feature_importance_figure(importance, "Permutation importance (validation)"),
-            "evaluation/feature_importance.png",
-        )
-        registry.log_figure(
-            plots.calibration_figure(
-                result.y_test, result.test_proba, classes, labels, "Calibration on the test split"
-            ),
-            "evaluation/calibration.png",
-        )
-    model, majority = result.metrics[MODEL], result.metrics[MAJORITY_BASELINE]
-    report = {"version": severity_model.version, "run_id": severity_model.run_id, "metrics": result.metrics}
+    report = tracking.log_evaluation(severity_model, result, importance, spec)
     yield dg.Output(
         report,
         metadata={
-            **{
-                f"test_{m}": round(model[m], 4)
-                for m in (*evaluation.HEADLINE_METRICS, "accuracy", "log_loss")
-            },
-            "model_vs_baselines": dg.MetadataValue.md(metrics_table(result.metrics)),
+            **{f"test_{name}": round(value, 4) for name, value in report.model_metrics.items()},
+            "model_vs_baselines": dg.MetadataValue.md(report.table()),
             "top_features": dg.MetadataValue.json(importance["importance_mean"].head(10).round(4).to_dict()),
             "test_rows": int(len(result.y_test)),
-            "version": severity_model.version,
+            "version": report.version,
         },
     )
     yield dg.AssetCheckResult(
         check_name="beats_majority_baseline",
-        passed=beats_majority(result.metrics),
-        metadata={"challenger_macro_f1": model["macro_f1"], "majority_macro_f1": majority["macro_f1"]},
+        passed=report.beats_majority,
+        metadata={
+            "challenger_macro_f1": report.metrics[MODEL]["macro_f1"],
+            "majority_macro_f1": report.metrics[MAJORITY_BASELINE]["macro_f1"],
+        },
     )
 
 
 @dg.asset(group_name="ml", kinds={"mlflow"})
 def champion_model(
     context: dg.AssetExecutionContext,
-    severity_model_evaluation: dict,
+    severity_model_evaluation: tracking.EvaluationReport,
     warehouse: WarehouseResource,
     mlflow_store: MlflowResource,
 ) -> dg.MaterializeResult:
     """Challenger and current champion scored with the same metric on the same current test
-    split; the `champion` alias moves only when the challenger is better."""
-    spec = load_feature_spec()
+    split; the `champion` alias moves only when the challenger is better (ml.promotion)."""
+    report = severity_model_evaluation
     client = mlflow_store.client()
-    version = severity_model_evaluation["version"]
-    scores = severity_model_evaluation["metrics"]
-    challenger_score = scores[MODEL][registry.PROMOTION_METRIC]
+    champion_version = registry.alias_version(client, registry.CHAMPION)
+    champion_score = None
+    if champion_version not in (None, report.version) and report.beats_majority:
+        spec = feature_spec()
+        features, _ = read_training_tables(warehouse, spec)
+        champion = registry.load_version(champion_version)
+        champion_score = score_on_test(champion, features, spec, promotion.PROMOTION_METRIC)
+    decision = promotion.decide_promotion(
+        report.version,
+        report.model_metrics[promotion.PROMOTION_METRIC],
+        report.beats_majority,
+        champion_version,
+        champion_score,
+    )
     # The blocking check stops this asset in the run that evaluated the model; this repeats
     # it for a run that materializes champion_model alone from a stored evaluation.
-    if not beats_majority(scores):
-        raise dg.Failure(
-            f"Version {version} does not beat the majority-class baseline on test macro-F1 "
-            f"({scores[MODEL]['macro_f1']:.4f} <= {scores[MAJORITY_BASELINE]['macro_f1']:.4f}): not promoted"
-        )
-    champion = registry.get_version_by_alias(client, registry.CHAMPION)
-    champion_version = str(champion.version) if champion is not None else None
-    if champion_version == version:
-        decision = registry.PromotionDecision(
-            False, "already the champion", challenger_score, challenger_score
-        )
-    else:
-        champion_score = None
-        if champion_version is not None:
-            features, _ = read_training_tables(warehouse, spec)
-            champion_model_ = registry.load_version(champion_version)
-            champion_score = score_on_test(champion_model_, features, spec, registry.PROMOTION_METRIC)
-        decision = registry.decide_promotion(challenger_score, champion_score)
-        if champion_version is not None and champion_score is None:
-            decision = registry.PromotionDecision(
-                True, f"champion {champion_version} cannot score the current features", challenger_score, None
-            )
-        registry.record_promotion(client, version, decision)
-    current = registry.get_version_by_alias(client, registry.CHAMPION)
+    if decision.outcome == promotion.REFUSED:
+        raise dg.Failure(f"{decision.reason}: not promoted")
+    if decision.outcome != promotion.ALREADY_CHAMPION:
+        registry.record_promotion(client, report.version, decision)
     context.log.info(
-        f"Version {version}: {'promoted' if decision.promote else 'not promoted'} ({decision.reason})"
+        f"Version {report.version}: {'promoted' if decision.promote else 'not promoted'} ({decision.reason})"
     )
     return dg.MaterializeResult(
         metadata={
-            "champion_version": str(current.version) if current else None,
-            "challenger_version": version,
+            "champion_version": registry.alias_version(client, registry.CHAMPION),
+            "challenger_version": report.version,
             "promoted": decision.promote,
+            "outcome": decision.outcome,
             "reason": decision.reason,
-            "challenger_test_macro_f1": round(challenger_score, 4),
-            "previous_champion_test_macro_f1": None if champion_score is None else round(champion_score, 4),
+            "challenger_test_macro_f1": round(decision.challenger_score, 4),
+            "previous_champion_test_macro_f1": None
+            if decision.champion_score is None
+            else round(decision.champion_score, 4),
         }
     )

@@ -22,8 +22,7 @@ renamed as (
         nullif(actp, 0) as pedestrian_action_code,
         nullif(etatp, 0) as pedestrian_company_code,
         an_nais as birth_year,
-        -- Num_Acc starts with the 4-digit accident year.
-        cast(Num_Acc // 100000000 as integer) as accident_year
+        {{ accident_year_from_num_acc('Num_Acc') }} as accident_year
     from source
 ),
 

@@ -1,0 +1,33 @@
+"""Where the project's files live by default: the bottom layer that every package reads.
+
+Standard library only, and nothing here does any work: ``ml`` functions take paths and URIs
+as arguments; ``orchestration`` (Dagster) and ``api`` (the service) read their defaults from
+here, each overridden by an environment variable, so that everything runs embedded under
+``data/`` unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+def path_from_env(name: str, default: Path) -> Path:
+    """The path in environment variable ``name``, else ``default``."""
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def mlflow_tracking_uri() -> str:
+    """MLflow tracking store and registry (``MLFLOW_TRACKING_URI``); an embedded SQLite store
+    under data/ by default, never MLflow's own default (the working directory)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DATA_DIR / 'mlflow' / 'mlflow.db'}"
+
+
+def mlflow_artifact_root() -> Path:
+    """Where the embedded MLflow store keeps artifacts (``MLFLOW_ARTIFACT_ROOT``)."""
+    return path_from_env("MLFLOW_ARTIFACT_ROOT", DATA_DIR / "mlflow" / "artifacts")

@@ -1,0 +1,49 @@
+"""Scoring road users with a trained model: the path the API serves, and evaluation reuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ml.features import FeatureSpec
+from ml.metrics import predicted_classes, severe_probability
+
+
+def model_input(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The feature columns in specification order, as floats (a missing value is NaN):
+    one dtype whatever the source (DuckDB, JSON), so the MLflow signature always matches."""
+    return frame[spec.names].astype("float64")
+
+
+def class_probabilities(estimator, X: pd.DataFrame, classes: list[int]) -> np.ndarray:
+    """Probabilities with one column per class in ``classes`` order, whatever classes the
+    estimator saw (a baseline that never saw a class gives it 0)."""
+    proba = estimator.predict_proba(X)
+    out = np.zeros((len(X), len(classes)))
+    for index, code in enumerate(estimator.classes_):
+        out[:, classes.index(int(code))] = proba[:, index]
+    return out
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What a model says of each road user: the row order of its input."""
+
+    classes: list[int]
+    probabilities: np.ndarray  # one row per road user, one column per class
+    predicted: np.ndarray  # the most probable class
+    severe: np.ndarray  # P(hospitalised or killed)
+
+
+def score_road_users(estimator, road_users: pd.DataFrame, spec: FeatureSpec) -> Scores:
+    """Score road users (one row each, the specification's feature columns; NaN = not recorded)."""
+    classes = sorted(spec.classes)
+    proba = class_probabilities(estimator, model_input(road_users, spec), classes)
+    return Scores(
+        classes=classes,
+        probabilities=proba,
+        predicted=predicted_classes(proba, classes),
+        severe=severe_probability(proba, classes),
+    )

@@ -1,0 +1,161 @@
+"""One MLflow run per training: what was trained, on what, and how it did on the test split.
+
+The Dagster assets call these two functions; the fast API tests call the first to register
+a tiny real model exactly as the pipeline does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+
+from ml import plots, registry
+from ml.data import baseline_columns, data_summary, split_frame
+from ml.evaluation import Evaluation
+from ml.features import FeatureSpec
+from ml.metrics import metrics_table
+from ml.scoring import model_input
+from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, TrainedModels, typical_road_user
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What training hands to the evaluation: the run, the registered version, the models."""
+
+    run_id: str
+    version: str  # of the registered severity model
+    model_uris: dict[str, str]  # model name -> MLflow model URI (the baselines included)
+    trained_at: str
+    data: dict  # years, rows, rows per split, accidents, fingerprint of ml_features
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """What the evaluation hands to the promotion: the test metrics of every model."""
+
+    version: str
+    run_id: str
+    metrics: dict[str, dict[str, float]]  # model name -> metric -> value
+    beats_majority: bool
+
+    @property
+    def model_metrics(self) -> dict[str, float]:
+        return self.metrics[MODEL]
+
+    def table(self) -> str:
+        """Markdown: the model against both baselines on the test split."""
+        return metrics_table(self.metrics)
+
+
+def log_training_run(
+    client: MlflowClient,
+    trained: TrainedModels,
+    features: pd.DataFrame,
+    baseline: pd.DataFrame,
+    spec: FeatureSpec,
+    config: dict,
+) -> TrainingRecord:
+    """Log the run (params, selection, data lineage, the three models), register the
+    severity model as a new version of ``registry.REGISTERED_MODEL`` and point the
+    ``challenger`` alias at it. ``config`` is the training configuration as given."""
+    summary = data_summary(features)
+    trained_at = datetime.now(UTC).isoformat(timespec="seconds")
+    with mlflow.start_run(run_name=f"severity-{trained_at}") as run:
+        mlflow.log_params(
+            {
+                **config,
+                "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
+                "best_iteration": trained.best_iteration,
+            }
+        )
+        mlflow.log_metrics(
+            {f"validation_macro_f1_max_leaf_nodes_{k}": v for k, v in trained.selection.items()}
+        )
+        mlflow.set_tags(
+            {
+                "data.years": ",".join(map(str, summary["years"])),
+                "data.fingerprint": summary["fingerprint"],
+                **{f"data.rows.{split}": n for split, n in summary["rows_per_split"].items()},
+            }
+        )
+        registry.log_json(
+            {"ml_features": summary, "ml_baseline_features": data_summary(baseline)}, "data/summary.json"
+        )
+        registry.log_json({"features": [asdict(f) for f in spec.features]}, "data/feature_spec.json")
+        registry.log_json(typical_road_user(features, spec), registry.TYPICAL_ROAD_USER_ARTIFACT)
+        example = model_input(split_frame(features, "train").head(5), spec)
+        baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
+        uris = {
+            MODEL: registry.log_sklearn_model(trained.model, MODEL, example, registry.REGISTERED_MODEL),
+            LEGACY_BASELINE: registry.log_sklearn_model(trained.legacy_baseline, LEGACY_BASELINE, baseline_example),
+            MAJORITY_BASELINE: registry.log_sklearn_model(
+                trained.majority_baseline, MAJORITY_BASELINE, baseline_example
+            ),
+        }
+    version = str(uris[MODEL].registered_model_version)
+    client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHALLENGER, version)
+    for key, value in {
+        "run_id": run.info.run_id,
+        "trained_at": trained_at,
+        "data_years": ",".join(map(str, summary["years"])),
+        "data_fingerprint": summary["fingerprint"],
+    }.items():
+        client.set_model_version_tag(registry.REGISTERED_MODEL, version, key, value)
+    return TrainingRecord(
+        run_id=run.info.run_id,
+        version=version,
+        model_uris={name: info.model_uri for name, info in uris.items()},
+        trained_at=trained_at,
+        data=summary,
+    )
+
+
+def log_evaluation(
+    record: TrainingRecord, result: Evaluation, importance: pd.DataFrame, spec: FeatureSpec
+) -> EvaluationReport:
+    """Log the test metrics of every model, per-class scores, the confusion matrix, the
+    permutation importance and the calibration to the training run."""
+    classes = sorted(spec.classes)
+    labels = [spec.classes[c] for c in classes]
+    with mlflow.start_run(run_id=record.run_id):
+        mlflow.log_metrics({f"test_{k}": v for k, v in result.metrics[MODEL].items()})
+        for name in (LEGACY_BASELINE, MAJORITY_BASELINE):
+            mlflow.log_metrics({f"baseline_{name}_test_{k}": v for k, v in result.metrics[name].items()})
+        for code, values in result.per_class.items():
+            mlflow.log_metrics(
+                {f"test_{spec.classes[code].replace(' ', '_')}_{k}": v for k, v in values.items()}
+            )
+        registry.log_json(
+            {
+                "metrics": result.metrics,
+                "per_class": result.per_class,
+                "confusion_matrix": result.confusion.tolist(),
+                "classes": labels,
+            },
+            "evaluation/test_metrics.json",
+        )
+        mlflow.log_text(importance.to_csv(), "evaluation/permutation_importance.csv")
+        registry.log_figure(
+            plots.confusion_matrix_figure(result.confusion, labels, "Test confusion matrix"),
+            "evaluation/confusion_matrix.png",
+        )
+        registry.log_figure(
+            plots.feature_importance_figure(importance, "Permutation importance (validation)"),
+            "evaluation/feature_importance.png",
+        )
+        registry.log_figure(
+            plots.calibration_figure(
+                result.y_test, result.test_proba, classes, labels, "Calibration on the test split"
+            ),
+            "evaluation/calibration.png",
+        )
+    return EvaluationReport(
+        version=record.version,
+        run_id=record.run_id,
+        metrics=result.metrics,
+        beats_majority=result.beats_majority,
+    )
