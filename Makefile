@@ -14,7 +14,7 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 
-.PHONY: help install manifest chromium run test lint benchmark dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium run test lint readme benchmark dev docs sql mlflow serve clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(CURDIR)/.tools/bin/uv:
 	$(CURDIR)/.tools/bin/pip install --quiet uv
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python 3.11
+	$(UV) sync --frozen --python 3.11 --compile-bytecode
 	@touch $@
 
 install: $(VENV)/.synced ## Install the locked environment into .venv
@@ -36,6 +36,9 @@ manifest: install ## Parse the dbt project (the manifest Dagster reads)
 
 run: manifest ## Run the whole pipeline on the configured source (default: the shipped sample)
 	$(BIN)/python -m orchestration.pipeline
+
+readme: install ## Rewrite the README's figures from the warehouse and MLflow (after make run)
+	$(BIN)/python -m orchestration.readme_figures
 
 chromium: ## Install Chromium (Debian package) for the browser test, when missing
 	@[ -n "$$CHROMIUM_PATH" ] || command -v chromium >/dev/null 2>&1 || { \
@@ -49,9 +52,11 @@ test: manifest chromium ## Run every test (unit, dbt, integration, API over HTTP
 benchmark: manifest ## Time the pipeline on the sample repeated COPIES times (default 100)
 	$(BIN)/python -m tests.benchmarks.scale_pipeline --copies $${COPIES:-100}
 
-lint: install ## Lint and check formatting
+lint: manifest ## Lint: ruff (Python), sqlfluff (dbt SQL), import-linter (layers)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	cd dbt_project && $(BIN)/sqlfluff lint models tests analyses
 
 dev: manifest ## Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -m orchestration.definitions --host $(HOST) --port 3000

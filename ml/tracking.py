@@ -91,7 +91,9 @@ def log_training_run(
         baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
         uris = {
             MODEL: registry.log_sklearn_model(trained.model, MODEL, example, registry.REGISTERED_MODEL),
-            LEGACY_BASELINE: registry.log_sklearn_model(trained.legacy_baseline, LEGACY_BASELINE, baseline_example),
+            LEGACY_BASELINE: registry.log_sklearn_model(
+                trained.legacy_baseline, LEGACY_BASELINE, baseline_example
+            ),
             MAJORITY_BASELINE: registry.log_sklearn_model(
                 trained.majority_baseline, MAJORITY_BASELINE, baseline_example
             ),

@@ -51,12 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     # The project's instance, so that the run shows in the UI (the Makefile sets it too).
     os.environ.setdefault("DAGSTER_HOME", str(settings.DATA_DIR / "dagster_home"))
     result = run_pipeline(years, dg.DagsterInstance.get(), args.job)
+    from orchestration.report import (
+        failure_summary,
+        print_check_summary,
+        print_model_summary,
+        print_run_summary,
+    )
+
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                print(f"FAILED {event.step_key}: {event.step_failure_data.error.message}", file=sys.stderr)
+        print(f"FAILED\n{failure_summary(result)}", file=sys.stderr)
         return 1
-    from orchestration.report import print_check_summary, print_model_summary, print_run_summary
 
     print_run_summary(result)
     print_check_summary(result)

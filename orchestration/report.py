@@ -16,6 +16,30 @@ def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dic
     return summary
 
 
+def root_cause(error) -> str:
+    """The innermost error of a Dagster failure (a step fails with Dagster's wrapper, "Error
+    occurred while executing op ...", whose cause is what the asset actually said)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def failure_summary(result: dg.ExecuteInProcessResult) -> str:
+    """Why a run failed: each failed step with its root cause, and each failed check (a dbt
+    test that fails makes `dbt build` fail: its name says which rule broke)."""
+    lines = [
+        f"step {event.step_key} failed: {root_cause(event.step_failure_data.error)}"
+        for event in result.all_events
+        if event.is_step_failure
+    ]
+    lines += [
+        f"check {evaluation.asset_key.to_user_string()} / {evaluation.check_name} failed"
+        for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed
+    ]
+    return "\n".join(lines) or "the run failed without a failed step (see the Dagster logs)"
+
+
 def print_run_summary(result: dg.ExecuteInProcessResult) -> None:
     metadata = materialization_metadata(result)
     raw = {k: v for k, v in metadata.items() if "loaded_rows" in v}

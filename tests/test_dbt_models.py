@@ -9,9 +9,10 @@ import subprocess
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
+from ml import data
 from orchestration import settings
-from orchestration.assets.dbt import baac_dbt_models
-from orchestration.definitions import defs
+from orchestration.assets.dbt import relation_asset_key
+from orchestration.definitions import build_definitions
 from tests.conftest import query
 
 
@@ -65,25 +66,35 @@ def test_labels_sit_beside_codes(pipeline_run):
     assert row == [("full daylight", "driver", "59", "Nord (département 59)", 14, 45)]
 
 
+def manifest_tests() -> set[str]:
+    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    return {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"}
+
+
 def test_every_dbt_test_ran_as_a_passing_asset_check(pipeline_run):
     evaluations = pipeline_run.result.get_asset_check_evaluations()
-    dbt_checks = [e for e in evaluations if e.check_name != "no_rejected_rows"]
-    assert len(dbt_checks) >= 100
+    dbt_checks = [
+        e for e in evaluations if e.check_name not in ("no_rejected_rows", "beats_majority_baseline")
+    ]
     assert [e.check_name for e in dbt_checks if not e.passed] == []
-    names = {e.check_name for e in dbt_checks}
-    assert {
-        "no_accident_in_two_splits",
-        "not_null_ml_features_split",
-        "unique_stg_users_road_user_id",
-    } <= names
+    # Every data test of the manifest, but the singular test with two parents, which
+    # dagster-dbt cannot attach to one asset.
+    assert sorted(e.check_name for e in dbt_checks) == sorted(
+        manifest_tests() - {"fct_road_users_keeps_every_user"}
+    )
 
 
 def test_raw_staging_and_marts_form_one_graph():
-    graph = defs.resolve_asset_graph()
+    dbt_assets = next(a for a in build_definitions().assets if a.op.name == "baac_dbt_models")
+    graph = build_definitions().resolve_asset_graph()
 
     def key(model: str) -> dg.AssetKey:
-        return get_asset_key_for_model([baac_dbt_models], model)
+        return get_asset_key_for_model([dbt_assets], model)
 
+    # The ML assets name the marts by their relation: the same keys as dagster-dbt gives them.
+    assert key("ml_features") == relation_asset_key(data.ML_FEATURES)
+    assert key("ml_baseline_features") == relation_asset_key(data.BASELINE_FEATURES)
+    assert relation_asset_key(data.ML_FEATURES) in graph.get(dg.AssetKey("severity_model")).parent_keys
     assert dg.AssetKey(["raw", "caracteristics"]) in graph.get(key("stg_accidents")).parent_keys
     assert key("fct_road_users") in graph.get(key("ml_features")).parent_keys
     assert key("ml_features") == dg.AssetKey(["marts", "ml_features"])
@@ -91,31 +102,6 @@ def test_raw_staging_and_marts_form_one_graph():
     assert graph.get(key("int_accident_splits")).group_name == "intermediate"
     assert graph.get(key("ml_features")).group_name == "marts"
     assert graph.get(dg.AssetKey(["codebook", "baac_codes"])).group_name == "codebook"
-
-
-def test_readme_sql_answers_match_the_sample(pipeline_run):
-    """The three questions the README answers in SQL, with the figures it prints."""
-    compiled = settings.DBT_PROJECT_DIR / "target" / "compiled" / "baac_severity" / "analyses"
-    subprocess.run(
-        [
-            settings.dbt_executable(),
-            "compile",
-            "--select",
-            "resource_type:analysis",
-            "--profiles-dir",
-            ".",
-            "-q",
-        ],
-        cwd=settings.DBT_PROJECT_DIR,
-        check=True,
-    )
-    belt = query(pipeline_run.warehouse, (compiled / "seat_belt_and_severity.sql").read_text())
-    assert belt == [("not used", 106, 86.8, 30.2), ("used", 2741, 36.6, 4.9)]
-    light = query(pipeline_run.warehouse, (compiled / "severity_by_lighting.sql").read_text())
-    assert light[2] == ("night, no street lighting", 868, 55.3, 10.7)
-    assert light[0] == ("full daylight", 3385, 45.8, 6.3)
-    vulnerable = query(pipeline_run.warehouse, (compiled / "most_vulnerable_road_users.sql").read_text())
-    assert vulnerable[0] == ("driver", "motorcycle > 125 cc", 345, 84.3)
 
 
 def test_dbt_docs_generate_describes_every_model(pipeline_run):
@@ -127,7 +113,7 @@ def test_dbt_docs_generate_describes_every_model(pipeline_run):
     manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     catalog = json.loads((settings.DBT_PROJECT_DIR / "target" / "catalog.json").read_text())
     models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
-    assert len(models) == 14
+    assert len(models) == 15
     undocumented = [
         f"{node['name']}.{column}"
         for node in models.values()

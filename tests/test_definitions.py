@@ -1,16 +1,45 @@
 """The Dagster code location loads, and its graph is the one we document."""
 
+import os
+import subprocess
+import sys
+
 import dagster as dg
 
-from orchestration.definitions import defs
+from orchestration import settings
+from orchestration.definitions import build_definitions, defs
 
 
-def test_definitions_are_loadable():
-    dg.Definitions.validate_loadable(defs)
+def test_definitions_load_with_every_asset_job_and_resource():
+    definitions = defs()
+    dg.Definitions.validate_loadable(definitions)
+    graph = definitions.resolve_asset_graph()
+    groups = {}
+    for key in graph.get_all_asset_keys():
+        groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
+    assert groups["ml"] == {"severity_model", "severity_model_evaluation", "champion_model"}
+    assert groups["codebook"] == {"codebook/baac_codes", "codebook/baac_columns", "codebook/derived_codes"}
+    assert "marts/ml_features" in groups["marts"] and "staging/stg_users" in groups["staging"]
+    assert {job.name for job in definitions.resolve_all_job_defs()} >= {"load_raw", "baac_pipeline"}
+    assert set(definitions.resources) == {"warehouse", "raw_source", "dbt", "mlflow_store"}
+    assert build_definitions() is build_definitions()  # built once per process
+
+
+def test_importing_the_definitions_does_no_work():
+    """No dbt parse, no PATH edit, no manifest read at import: only when Dagster loads them."""
+    code = (
+        "import os; path = os.environ['PATH']; "
+        "import orchestration.definitions, orchestration.assets.dbt as d; "
+        "assert os.environ['PATH'] == path; assert d.baac_dbt_project.cache_info().currsize == 0"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=settings.PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
 
 
 def test_raw_assets_are_one_per_table_in_the_raw_group():
-    graph = defs.resolve_asset_graph()
+    graph = build_definitions().resolve_asset_graph()
     raw = {key.to_user_string() for key in graph.get_all_asset_keys() if key.path[0] == "raw"}
     assert raw == {"raw/caracteristics", "raw/places", "raw/users", "raw/vehicles", "raw/holidays"}
     for key in raw:
@@ -20,18 +49,17 @@ def test_raw_assets_are_one_per_table_in_the_raw_group():
 
 
 def test_code_location_loads_as_dagster_dev_starts_it(tmp_path):
-    """`dagster dev` re-parses the dbt project with dbt found on PATH, and its code server may
-    start without .venv/bin on PATH: loading must still work."""
-    import os
-    import subprocess
-    import sys
-
-    from orchestration import settings
-
+    """`dagster dev` re-parses the dbt project, and its code server may start without
+    .venv/bin on PATH: loading must still work."""
     env = {**os.environ, "DAGSTER_IS_DEV_CLI": "1", "PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path)}
     env.pop("VIRTUAL_ENV", None)
     completed = subprocess.run(
-        [sys.executable, "-c", "from orchestration.definitions import defs; print(len(defs.assets))"],
+        [
+            sys.executable,
+            "-c",
+            "from orchestration.definitions import defs; "
+            "print(len(defs().resolve_asset_graph().get_all_asset_keys()))",
+        ],
         cwd=settings.PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -39,3 +67,4 @@ def test_code_location_loads_as_dagster_dev_starts_it(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip() == "26"

@@ -11,7 +11,7 @@ import yaml
 from orchestration.ingestion.download import DownloadError, download
 from orchestration.ingestion.tables import RAW_TABLES
 from orchestration.resources import RawSourceResource
-from tests.conftest import SAMPLE_DIR, SHARED_BAAC_DIR, query
+from tests.conftest import SAMPLE_DIR, query
 from tests.test_raw_assets import materialize_raw
 
 
@@ -75,13 +75,14 @@ def test_shipped_manifest_lists_every_year_and_table():
     assert all(e.url.startswith("https://www.data.gouv.fr/") for e in entries.values())
 
 
-@pytest.mark.skipif(not SHARED_BAAC_DIR.is_dir(), reason="../shared (real 2013 files) is absent")
-def test_real_2013_files_load_through_the_datagouv_path(warehouse, tmp_path, http_server_for):
+def test_real_2013_files_load_through_the_datagouv_path(
+    warehouse, tmp_path, http_server_for, shared_baac_dir
+):
     """The shipped manifest's 2013 entries (real checksums), pointed at a loopback mirror."""
     from orchestration import settings
 
     manifest = yaml.safe_load(settings.datagouv_manifest_path().read_text())
-    server = http_server_for(SHARED_BAAC_DIR / "datagouv_yearly" / "2013")
+    server = http_server_for(shared_baac_dir / "datagouv_yearly" / "2013")
     for entry in manifest["years"][2013].values():
         entry["url"] = f"{server.base_url}/{entry['file_name']}"
     mirror = tmp_path / "mirror.yml"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ml import evaluation
+from ml import metrics as evaluation
 
 CLASSES = [1, 2, 3, 4]
 
@@ -73,3 +73,15 @@ def test_majority_class_has_chance_level_ranking():
     assert result["severe_roc_auc"] == pytest.approx(0.5)
     # F1 of class 3 = 2 * 0.5 * 1 / 1.5 = 2/3; others 0
     assert result["macro_f1"] == pytest.approx((2 / 3) / 4)
+
+
+def test_macro_f1_weighs_every_class_alike_unlike_weighted_f1():
+    """Eight unhurt predicted right, one killed missed: weighted-F1 hides the miss, macro
+    does not (the reason macro-F1 is the primary metric)."""
+    y_true = [1] * 8 + [4, 4]
+    proba = one_hot([1] * 8 + [1, 4])
+    result = evaluation.classification_metrics(y_true, proba, CLASSES)
+    # class 1: P 8/9, R 1 -> F1 16/17; class 4: P 1, R 1/2 -> F1 2/3; classes 2 and 3 absent (0).
+    assert result["weighted_f1"] == pytest.approx((8 * 16 / 17 + 2 * 2 / 3) / 10)
+    assert result["macro_f1"] == pytest.approx((16 / 17 + 2 / 3) / 4)
+    assert result["macro_f1"] < result["weighted_f1"] - 0.4

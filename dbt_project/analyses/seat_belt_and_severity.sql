@@ -6,7 +6,8 @@ select
     round(100.0 * avg(case when is_severe then 1 else 0 end), 1) as severe_pct,
     round(100.0 * avg(case when severity = 4 then 1 else 0 end), 1) as killed_pct
 from {{ ref('fct_road_users') }}
-where vehicle_category_code = 7
+where
+    vehicle_category_code = 7
     and user_category_code in (1, 2)
     and safety_equipment_code = 1
     and safety_equipment_use_code in (1, 2)

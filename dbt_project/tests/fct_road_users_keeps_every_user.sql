@@ -1,5 +1,15 @@
 -- No road user is lost between staging and the fact table (the joins are to one row each).
-select staged, fact
-from (select count(*) as staged from {{ ref('stg_users') }}),
-     (select count(*) as fact from {{ ref('fct_road_users') }})
-where staged <> fact
+with staged as (
+    select count(*) as road_users from {{ ref('stg_users') }}
+),
+
+fact as (
+    select count(*) as road_users from {{ ref('fct_road_users') }}
+)
+
+select
+    staged.road_users as staged_road_users,
+    fact.road_users as fact_road_users
+from staged
+cross join fact
+where staged.road_users <> fact.road_users

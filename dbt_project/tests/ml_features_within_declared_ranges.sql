@@ -7,8 +7,10 @@
     {%- do ranged.append(column) %}
 {%- endfor %}
 {%- for column in ranged %}
-select '{{ column.name }}' as feature, {{ column.name }} as value
-from {{ ref('ml_features') }}
-where {{ column.name }} < {{ column.meta["minimum"] }} or {{ column.name }} > {{ column.meta["maximum"] }}
-{{ "union all" if not loop.last }}
+    select
+        '{{ column.name }}' as feature,
+        {{ column.name }} as value
+    from {{ ref('ml_features') }}
+    where {{ column.name }} < {{ column.meta["minimum"] }} or {{ column.name }} > {{ column.meta["maximum"] }}
+    {{ "union all" if not loop.last }}
 {%- endfor %}

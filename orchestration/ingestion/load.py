@@ -18,20 +18,10 @@ from orchestration.ingestion.csv_files import CsvLayout, inspect_csv
 from orchestration.ingestion.tables import (
     LINEAGE_COLUMNS,
     RAW_SCHEMA,
+    REJECTED_ROWS_COLUMNS,
     REJECTED_ROWS_TABLE,
     RawTable,
 )
-
-REJECTED_ROWS_COLUMNS = {
-    "table_name": "VARCHAR",
-    "source_file": "VARCHAR",
-    "line_number": "BIGINT",  # NULL for a row the reader parsed (see _row_problem_sql)
-    "accident_year": "INTEGER",  # NULL when the line is too broken to tell
-    "column_name": "VARCHAR",
-    "reason": "VARCHAR",
-    "raw_line": "VARCHAR",
-    "loaded_at": "TIMESTAMP",
-}
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The five raw tables: their columns, types and file names. The single source of truth
-for the raw layer's schema (the dbt sources document the same columns).
+for the raw layer's schema (the dbt sources document the same columns, and
+``tests/test_raw_layout.py`` checks that they do).
 
 Types follow one rule: a numeric *code* or count is ``INTEGER`` (the Kaggle copy writes
 ``1.0``, the data.gouv files ``01``: both are read as numbers and checked to be whole);
@@ -10,6 +11,8 @@ coordinates, road-marker numbers, free text) stays ``VARCHAR`` and is parsed in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ml.baac import NUM_ACC_SERIAL
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,8 @@ def _cols(spec: str) -> dict[str, str]:
     return dict(item.split(":") for item in spec.split())
 
 
-# Num_Acc is 4-digit year + 8-digit serial: its first four digits are the accident year.
-_YEAR_FROM_NUM_ACC = "CAST(Num_Acc // 100000000 AS INTEGER)"
+# Num_Acc is the 4-digit year followed by an 8-digit serial (ml.baac states it once for Python).
+_YEAR_FROM_NUM_ACC = f"CAST(Num_Acc // {NUM_ACC_SERIAL} AS INTEGER)"
 
 CARACTERISTICS = RawTable(
     name="caracteristics",
@@ -112,3 +115,14 @@ RAW_SCHEMA = "raw"
 REJECTED_ROWS_TABLE = "rejected_rows"
 #: Lineage columns added to every raw table.
 LINEAGE_COLUMNS = {"accident_year": "INTEGER", "source_file": "VARCHAR", "loaded_at": "TIMESTAMP"}
+#: The rows no raw table could take, with why (documented as the dbt source raw.rejected_rows).
+REJECTED_ROWS_COLUMNS = {
+    "table_name": "VARCHAR",
+    "source_file": "VARCHAR",
+    "line_number": "BIGINT",  # NULL for a row the reader parsed (named by its key in reason)
+    "accident_year": "INTEGER",  # NULL when the line is too broken to tell
+    "column_name": "VARCHAR",
+    "reason": "VARCHAR",
+    "raw_line": "VARCHAR",
+    "loaded_at": "TIMESTAMP",
+}

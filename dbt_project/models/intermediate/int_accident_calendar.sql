@@ -2,11 +2,17 @@
 -- holiday file covers 2005-2016: for a day of a year it does not cover, the flags are NULL
 -- (unknown), not false.
 with accidents as (
-    select num_acc, accident_date from {{ ref('stg_accidents') }}
+    select
+        num_acc,
+        accident_date
+    from {{ ref('stg_accidents') }}
 ),
 
 holidays as (
-    select holiday_date, holiday_name from {{ ref('stg_holidays') }}
+    select
+        holiday_date,
+        holiday_name
+    from {{ ref('stg_holidays') }}
 ),
 
 covered_years as (

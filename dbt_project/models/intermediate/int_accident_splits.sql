@@ -2,7 +2,10 @@
 -- latest loaded year (for out-of-time evaluation). The split depends on Num_Acc alone, so
 -- every user of an accident shares it and no accident ever changes split.
 with accidents as (
-    select num_acc, accident_year from {{ ref('stg_accidents') }}
+    select
+        num_acc,
+        accident_year
+    from {{ ref('stg_accidents') }}
 ),
 
 bucketed as (

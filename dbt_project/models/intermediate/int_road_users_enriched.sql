@@ -22,11 +22,17 @@ calendar as (
 ),
 
 splits as (
-    select num_acc, split, is_latest_year from {{ ref('int_accident_splits') }}
+    select
+        num_acc,
+        split,
+        is_latest_year
+    from {{ ref('int_accident_splits') }}
 ),
 
 vehicle_counts as (
-    select num_acc, count(*) as vehicles_in_accident
+    select
+        num_acc,
+        count(*) as vehicles_in_accident
     from vehicles
     group by num_acc
 ),

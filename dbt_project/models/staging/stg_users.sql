@@ -31,7 +31,8 @@ numbered as (
         *,
         row_number() over (
             partition by num_acc, vehicle_id
-            order by seat_position_code nulls last, user_category_code, sex_code, birth_year,
+            order by
+                seat_position_code nulls last, user_category_code, sex_code, birth_year,
                 grav, trip_purpose_code, secu_raw, pedestrian_location_code,
                 pedestrian_action_code, pedestrian_company_code
         ) as user_number_in_vehicle,

@@ -1,0 +1,152 @@
+"""``python -m orchestration.readme_figures``: the figures the README quotes, from the data.
+
+The README marks each generated block with ``<!-- figures:NAME -->`` ... ``<!-- /figures:NAME -->``.
+This command computes every block from the warehouse (the example analyses, the split), the
+dbt manifest (test counts) and the MLflow store (the champion's test metrics), and rewrites
+them (``--check``: only says whether the README is up to date). `make readme` runs it after
+`make run`; a test checks that the README equals its output on the sample, so no figure is
+written twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+from mlflow import MlflowClient
+
+from ml import registry
+from ml.metrics import HEADLINE_METRICS
+from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL
+from orchestration import settings
+
+README = settings.PROJECT_ROOT / "README.md"
+ANALYSES = settings.DBT_PROJECT_DIR / "analyses"
+BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
+MODEL_LABELS = {
+    MODEL: "gradient boosting (this project)",
+    LEGACY_BASELINE: "random forest on 16 numeric columns (replaced project)",
+    MAJORITY_BASELINE: "majority class",
+}
+METRIC_LABELS = {
+    "macro_f1": "macro-F1",
+    "balanced_accuracy": "balanced accuracy",
+    "severe_roc_auc": "severe ROC-AUC",
+}
+
+
+def markdown_table(columns: list[str], rows: list[tuple]) -> str:
+    def cell(value) -> str:
+        if isinstance(value, int):
+            return f"{value:,}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def analysis_sql(name: str) -> str:
+    """An analysis as an analyst types it in `make sql`: refs become schema.table."""
+    text = (ANALYSES / f"{name}.sql").read_text(encoding="utf-8")
+    return re.sub(r"\{\{\s*ref\('(\w+)'\)\s*\}\}", lambda m: f"marts.{m.group(1)}", text).strip()
+
+
+def analysis_block(conn: duckdb.DuckDBPyConnection, name: str) -> str:
+    sql = analysis_sql(name)
+    result = conn.execute(sql)
+    columns = [d[0] for d in result.description]
+    return f"{markdown_table(columns, result.fetchall())}\n\n```sql\n{sql}\n```\n"
+
+
+def split_block(conn: duckdb.DuckDBPyConnection) -> str:
+    counts = dict(
+        conn.execute("select split, count(*) from intermediate.int_accident_splits group by 1").fetchall()
+    )
+    total = sum(counts.values())
+    order = ("train", "validation", "test")
+    return (
+        f"On the sample: {' / '.join(f'{counts[s]:,}' for s in order)} accidents "
+        f"({' / '.join(f'{100 * counts[s] / total:.1f}' for s in order)} %).\n"
+    )
+
+
+def dbt_tests_block() -> str:
+    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    data_tests = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "test")
+    unit_tests = len(manifest.get("unit_tests", {}))
+    return f"**Tests**: {data_tests} data tests and {unit_tests} unit tests run in `dbt build`.\n"
+
+
+def results_block(client: MlflowClient) -> str:
+    champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION)
+    run = client.get_run(champion.run_id)
+    metrics, tags = run.data.metrics, run.data.tags
+    prefixes = {
+        MODEL: "test_",
+        **{name: f"baseline_{name}_test_" for name in (LEGACY_BASELINE, MAJORITY_BASELINE)},
+    }
+    rows = [
+        (MODEL_LABELS[name], *(f"{metrics[prefix + m]:.4f}" for m in HEADLINE_METRICS))
+        for name, prefix in prefixes.items()
+    ]
+    test_rows = int(tags["data.rows.test"])
+    header = (
+        f"**Results on the shipped sample** (`make run`; test split: {test_rows:,} road users, "
+        f"model version {champion.version}):\n\n"
+    )
+    return header + markdown_table(["model", *(METRIC_LABELS[m] for m in HEADLINE_METRICS)], rows) + "\n"
+
+
+def compute_blocks(warehouse: Path, tracking_uri: str) -> dict[str, str]:
+    """Every generated block of the README, by name."""
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        blocks: dict[str, Callable[[], str]] = {
+            "q1-seat-belt": lambda: analysis_block(conn, "seat_belt_and_severity"),
+            "q2-lighting": lambda: analysis_block(conn, "severity_by_lighting"),
+            "q3-vulnerable": lambda: analysis_block(conn, "most_vulnerable_road_users"),
+            "split": lambda: split_block(conn),
+            "dbt-tests": dbt_tests_block,
+            "results": lambda: results_block(client),
+        }
+        return {name: make() for name, make in blocks.items()}
+
+
+def render(readme: str, blocks: dict[str, str]) -> str:
+    """The README with every marked block replaced; a marker without a block is an error."""
+    names = {m.group("name") for m in BLOCK.finditer(readme)}
+    if names != set(blocks):
+        raise ValueError(f"README blocks {sorted(names)} differ from the generated {sorted(blocks)}")
+    return BLOCK.sub(lambda m: m.group(1) + blocks[m.group("name")] + m.group(4), readme)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if the README is not up to date")
+    args = parser.parse_args(argv)
+    subprocess.run(
+        [settings.dbt_executable(), "parse", "--profiles-dir", ".", "-q"],
+        cwd=settings.DBT_PROJECT_DIR,
+        check=True,
+    )
+    current = README.read_text(encoding="utf-8")
+    updated = render(current, compute_blocks(settings.duckdb_path(), settings.mlflow_tracking_uri()))
+    if args.check:
+        if updated != current:
+            print("README.md figures are out of date: run `make readme`", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(updated, encoding="utf-8")
+    print(f"README.md figures written from {settings.duckdb_path()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
