@@ -6,7 +6,7 @@ Tests build ``ApiSettings(...)`` directly; ``uvicorn api.main:app`` reads the en
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml.defaults import DATA_DIR, DBT_PROJECT_DIR, mlflow_tracking_uri, path_from_env
@@ -17,7 +17,7 @@ class ApiSettings:
     #: The MLflow tracking store and registry the champion is loaded from.
     tracking_uri: str
     #: When set, /predict and /model/reload need it in the ``X-API-Key`` header.
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a secret: never in a log line
     #: How often to look for a new champion; 0 = only on /model/reload.
     refresh_seconds: float = 60.0
     #: Where every prediction is appended (Parquet) before it is answered.

@@ -7,6 +7,7 @@ from dataclasses import replace
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.deps import get_champion
 from api.main import create_app
 
 
@@ -47,7 +48,8 @@ def test_a_prediction_that_cannot_be_logged_is_not_served(settings, typical, tmp
 def test_server_errors_are_counted(settings, typical):
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        object.__setattr__(client.app.state.store.model, "estimator", None)  # scoring will fail
+        broken = replace(client.app.state.store.model, estimator=None)  # scoring will fail
+        app.dependency_overrides[get_champion] = lambda: broken
         assert client.post("/predict", json=typical).status_code == 500
         families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
         errors = {
