@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from api.main import create_app
@@ -31,7 +32,7 @@ NUMERIC_FIELDS = [f for f in SPEC.features if not f.is_categorical]
 SEEDS = DBT_PROJECT_DIR / "seeds"
 
 #: Few examples per field and kind: each is a request, and there are about 90 such tests.
-examples = settings(max_examples=10, deadline=None, database=None)
+examples = hypothesis_settings(max_examples=10, deadline=None, database=None)
 
 
 def read_seed(name: str) -> list[dict[str, str]]:
@@ -74,14 +75,14 @@ def probe(champion, typical, tmp_path_factory) -> Iterator[Probe]:
     """One service for every example (hypothesis reuses it), counting what reaches scoring."""
     scored: list = []
     real = predict_route.predict_severity
-    settings_ = ApiSettings(
+    settings = ApiSettings(
         tracking_uri=champion.tracking_uri,
         refresh_seconds=0,
         prediction_log_dir=tmp_path_factory.mktemp("predictions"),
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(predict_route, "predict_severity", lambda *args: scored.append(args) or real(*args))
-        with TestClient(create_app(settings_)) as client:
+        with TestClient(create_app(settings)) as client:
             yield Probe(client, typical, scored)
 
 
@@ -105,7 +106,8 @@ def test_null_is_accepted_as_not_recorded(probe, feature):
     response = probe.client.post("/predict", json={**probe.road_user, feature.name: None})
     assert response.status_code == 200, response.text
     assert response.json()["severity"] in SPEC.classes
-    (_, inputs, _), *_ = probe.scored[scored_before:]
+    assert len(probe.scored) == scored_before + 1
+    _, inputs, _ = probe.scored[-1]
     assert math.isnan(inputs[feature.name].iloc[0])  # what the model reads as missing
 
 
