@@ -13,6 +13,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: help install manifest chromium run test lint readme benchmark dev docs sql mlflow serve clean
 
@@ -65,8 +66,8 @@ docs: manifest ## Generate the dbt docs site and serve it on http://127.0.0.1:80
 	$(DBT) docs generate --profiles-dir .
 	$(DBT) docs serve --profiles-dir . --host $(HOST) --port 8080 --no-browser
 
-serve: install ## Scoring API and prediction page on http://127.0.0.1:8000 (champion from MLflow)
-	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port 8000
+serve: install ## Scoring API and prediction page on http://127.0.0.1:8000 (champion from MLflow; PORT, HOST)
+	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(PORT)
 
 mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http://127.0.0.1:5000
 	$(BIN)/python -m orchestration.mlflow_ui --host $(HOST) --port 5000

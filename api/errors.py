@@ -9,6 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
 from ml.features import FeatureSpec
 
 _SHAPE_ERRORS = {"list_type", "model_type", "dict_type", "model_attributes_type"}
@@ -56,3 +61,9 @@ def clean_validation_errors(errors: list[dict[str, Any]], spec: FeatureSpec) -> 
             item["msg"] = f"{field}: {error['msg']}"
         cleaned.append(item)
     return cleaned
+
+
+async def readable_validation_errors(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """The app's handler of request validation errors: 422 with the cleaned errors."""
+    errors = clean_validation_errors(list(exc.errors()), request.app.state.spec)
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})

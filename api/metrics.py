@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
@@ -31,3 +34,21 @@ class ServiceMetrics:
             ["path", "status"],
             registry=self.registry,
         )
+
+
+async def record_request_metrics(request: Request, call_next):
+    """HTTP middleware: count every request by route and status, time it, count errors."""
+    metrics: ServiceMetrics = request.app.state.metrics
+    started = time.perf_counter()
+    status = 500  # unless a response comes back: an exception is a 500 too
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        route = request.scope.get("route")
+        path = route.path if route else "unmatched"
+        metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
+        metrics.requests.labels(request.method, path, str(status)).inc()
+        if status >= 400:
+            metrics.errors.labels(path, str(status)).inc()

@@ -13,7 +13,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ml.evaluation import SCALAR_METRICS
+from ml.metrics import SCALAR_METRICS
 from ml.registry import CHAMPION, REGISTERED_MODEL, TYPICAL_ROAD_USER_ARTIFACT
 
 log = logging.getLogger("baac.api")

@@ -1,4 +1,4 @@
-"""Request and response models, generated from the feature specification.
+"""Request and response models; the request models are generated from the feature specification.
 
 Each categorical feature accepts exactly the code book's codes (or null, "not recorded");
 each numeric feature its declared range. Every feature is required, so a forgotten field
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, create_model
 
-from ml.features import Feature, FeatureSpec, load_feature_spec
+from ml.features import Feature, FeatureSpec
 
 #: Most road users one request may score.
 MAX_BATCH_SIZE = 10_000
@@ -46,6 +46,7 @@ def _description(feature: Feature) -> str:
 
 
 def build_road_user_model(spec: FeatureSpec) -> type[BaseModel]:
+    """One road user: every feature of ``spec``, required, ``null`` meaning "not recorded"."""
     fields = {f.name: (_field_type(f), Field(..., description=_description(f))) for f in spec.features}
     return create_model(
         "RoadUser",
@@ -55,9 +56,9 @@ def build_road_user_model(spec: FeatureSpec) -> type[BaseModel]:
     )
 
 
-SPEC = load_feature_spec()
-RoadUser = build_road_user_model(SPEC)
-RoadUserBatch = Annotated[list[RoadUser], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
+def road_user_batch(road_user: type[BaseModel]) -> Any:
+    """A batch: a list of 1 to ``MAX_BATCH_SIZE`` road users."""
+    return Annotated[list[road_user], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
 
 
 class ModelRef(BaseModel):

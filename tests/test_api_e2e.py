@@ -12,7 +12,10 @@ import time
 import httpx
 import pytest
 
-from orchestration import settings
+from ml.defaults import PROJECT_ROOT
+
+#: On the champion the whole pipeline trains on the sample (the session's ``pipeline_run``).
+pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -47,7 +50,7 @@ def server(pipeline_run, tmp_path_factory):
     env.pop("BAAC_API_KEY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=settings.PROJECT_ROOT,
+        cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,37 @@
+"""The service's settings: one object, read from the environment once, with working defaults.
+
+Tests build ``ApiSettings(...)`` directly; ``uvicorn api.main:app`` reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml.defaults import DATA_DIR, DBT_PROJECT_DIR, mlflow_tracking_uri, path_from_env
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    #: The MLflow tracking store and registry the champion is loaded from.
+    tracking_uri: str
+    #: When set, /predict and /model/reload need it in the ``X-API-Key`` header.
+    api_key: str | None = field(default=None, repr=False)  # a secret: never in a log line
+    #: How often to look for a new champion; 0 = only on /model/reload.
+    refresh_seconds: float = 60.0
+    #: Where every prediction is appended (Parquet) before it is answered.
+    prediction_log_dir: Path = DATA_DIR / "predictions"
+    #: The dbt project whose feature specification the request models are generated from.
+    dbt_project_dir: Path = DBT_PROJECT_DIR
+
+    @classmethod
+    def from_env(cls) -> ApiSettings:
+        """``MLFLOW_TRACKING_URI``, ``BAAC_API_KEY`` (unset or empty: open),
+        ``BAAC_MODEL_REFRESH_SECONDS`` (60), ``BAAC_PREDICTION_LOG_DIR`` (data/predictions)."""
+        return cls(
+            tracking_uri=mlflow_tracking_uri(),
+            api_key=os.environ.get("BAAC_API_KEY") or None,
+            refresh_seconds=float(os.environ.get("BAAC_MODEL_REFRESH_SECONDS", "60")),
+            prediction_log_dir=path_from_env("BAAC_PREDICTION_LOG_DIR", DATA_DIR / "predictions"),
+        )

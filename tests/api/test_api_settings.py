@@ -1,0 +1,41 @@
+"""ApiSettings.from_env: every setting from its environment variable, else a working default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.settings import ApiSettings
+from ml.defaults import DATA_DIR, DBT_PROJECT_DIR
+
+VARIABLES = ("MLFLOW_TRACKING_URI", "BAAC_API_KEY", "BAAC_MODEL_REFRESH_SECONDS", "BAAC_PREDICTION_LOG_DIR")
+
+
+def test_defaults_run_everything_embedded_under_data(monkeypatch):
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    settings = ApiSettings.from_env()
+    assert settings.tracking_uri == f"sqlite:///{DATA_DIR / 'mlflow' / 'mlflow.db'}"
+    assert settings.api_key is None
+    assert settings.refresh_seconds == 60
+    assert settings.prediction_log_dir == DATA_DIR / "predictions"
+    assert settings.dbt_project_dir == DBT_PROJECT_DIR
+
+
+def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    monkeypatch.setenv("BAAC_API_KEY", "s3cret")
+    monkeypatch.setenv("BAAC_MODEL_REFRESH_SECONDS", "0")
+    monkeypatch.setenv("BAAC_PREDICTION_LOG_DIR", str(tmp_path / "log"))
+    settings = ApiSettings.from_env()
+    assert settings == ApiSettings(
+        tracking_uri="http://127.0.0.1:5000",
+        api_key="s3cret",
+        refresh_seconds=0,
+        prediction_log_dir=Path(tmp_path / "log"),
+    )
+    assert "s3cret" not in repr(settings)
+
+
+def test_an_empty_api_key_leaves_the_service_open(monkeypatch):
+    monkeypatch.setenv("BAAC_API_KEY", "")
+    assert ApiSettings.from_env().api_key is None
