@@ -66,7 +66,8 @@ def test_an_unbalanced_quote_rejects_its_own_line_only(warehouse, sample_copy):
 def test_windows_1252_characters_round_trip_and_utf8_lines_stay_utf8(warehouse, sample_copy):
     path = sample_copy / "caracteristics.csv"
     data = path.read_bytes().split(b"\n")
-    # Line 703 (accident 201600000702), written in Windows-1252 (’ and Œ are bytes 0x92 and 0x8C) in a UTF-8 file.
+    # Line 703 (accident 201600000702), written in Windows-1252 (’ and Œ are bytes 0x92 and
+    # 0x8C) in a UTF-8 file.
     data[702] = data[702].replace("Allée des promenades".encode(), "Allée de l’Œuvre".encode("cp1252"))
     path.write_bytes(b"\n".join(data))
     result = load(warehouse, CARACTERISTICS, path)
@@ -96,7 +97,8 @@ def test_a_header_only_file_does_not_erase_a_loaded_year(warehouse, sample_copy)
     write(path, lines_of(path)[:1] + [""])
     with pytest.raises(
         RawInputError,
-        match=r"users: .*users.csv would shrink loaded years to less than half \(2016: 4,998 rows loaded, 0 in the new files\)",
+        match=r"users: .*users.csv would shrink loaded years to less than half "
+        r"\(2016: 4,998 rows loaded, 0 in the new files\)",
     ):
         load(warehouse, USERS, path)
     assert query(warehouse, "select count(*) from raw.users") == [(4998,)]
