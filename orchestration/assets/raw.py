@@ -12,6 +12,14 @@ from orchestration.resources import RawSourceResource, WarehouseResource
 accident_years = dg.StaticPartitionsDefinition(settings.ACCIDENT_YEARS)
 
 
+class RawLoadConfig(dg.Config):
+    """Options of a raw load (Launchpad)."""
+
+    #: A delivery that leaves a loaded year with less than half its rows (an empty or cut
+    #: file) is refused; set this to replace the year anyway.
+    allow_shrinking: bool = False
+
+
 def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
     """An asset loading ``raw.<table>``; a backfill of many years runs as one step that
     reads each file once (the Kaggle files hold every year)."""
@@ -34,13 +42,16 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
         ],
     )
     def _raw_asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, raw_source: RawSourceResource
+        context: dg.AssetExecutionContext,
+        config: RawLoadConfig,
+        warehouse: WarehouseResource,
+        raw_source: RawSourceResource,
     ):
         years = [int(key) for key in context.partition_keys]
         files = raw_source.files_for(table, years, context.log)
         context.log.info(f"Loading {table.name} for {years[0]}-{years[-1]} from {files}")
         with warehouse.get_connection() as conn:
-            result = load_raw_table(conn, table, files, years)
+            result = load_raw_table(conn, table, files, years, allow_shrinking=config.allow_shrinking)
         context.log.info(
             f"{table.name}: {result.loaded_rows:,} rows loaded, {result.rejected_rows:,} rejected"
         )
@@ -52,6 +63,8 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
                 "rows_of_other_years_in_files": result.rows_of_other_years,
                 "source": raw_source.source_kind(),
                 "source_files": dg.MetadataValue.json(result.source_files),
+                # Every physical line: loaded, rejected, or of a year not loaded now.
+                "lines_accounted": dg.MetadataValue.json(result.files),
                 "table": f"{RAW_SCHEMA}.{table.name}",
             }
         )

@@ -22,16 +22,24 @@ class CsvLayout:
     encoding: str  # a name DuckDB's read_csv accepts
     delimiter: str
     header: list[str]
+    #: Physical lines after the header: what loaded and rejected rows must add up to.
+    data_lines: int = 0
 
 
-def detect_encoding(path: Path) -> str:
-    """``utf-8`` when the whole file decodes as UTF-8, else ``latin-1`` (the official files).
+def scan_file(path: Path) -> tuple[str, int]:
+    """The file's encoding and its number of physical lines, in one pass over its bytes.
 
-    Reads the file in chunks: a latin-1 accent can sit anywhere in a 60 MB file.
+    Encoding: ``utf-8`` when the whole file decodes as UTF-8, else ``latin-1`` (the official
+    files); a latin-1 accent can sit anywhere in a 60 MB file. A last line without a newline
+    counts; a final newline does not start another line.
     """
-    decoder_state = b""
+    decoder_state, is_utf8, newlines, last = b"", True, 0, b"\n"
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+            if not is_utf8:
+                continue
             data = decoder_state + chunk
             try:
                 data.decode("utf-8")
@@ -41,8 +49,14 @@ def detect_encoding(path: Path) -> str:
                 if error.start >= len(data) - 3 and error.reason == "unexpected end of data":
                     decoder_state = data[error.start :]
                 else:
-                    return "latin-1"
-    return "latin-1" if decoder_state else "utf-8"
+                    is_utf8 = False
+    lines = newlines + (0 if last == b"\n" else 1)
+    return ("utf-8" if is_utf8 and not decoder_state else "latin-1"), lines
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8`` when the whole file decodes as UTF-8, else ``latin-1``."""
+    return scan_file(path)[0]
 
 
 def inspect_csv(path: Path, table: RawTable) -> CsvLayout:
@@ -52,7 +66,7 @@ def inspect_csv(path: Path, table: RawTable) -> CsvLayout:
     """
     if not path.is_file():
         raise RawInputError(f"{table.name}: file not found: {path}")
-    encoding = detect_encoding(path)
+    encoding, lines = scan_file(path)
     with path.open(encoding=encoding, newline="") as handle:
         first_line = handle.readline().lstrip("\ufeff")
     if not first_line.strip():
@@ -65,4 +79,4 @@ def inspect_csv(path: Path, table: RawTable) -> CsvLayout:
             f"{table.name}: {path} lacks the expected column(s) {', '.join(missing)}; "
             f"its header is: {', '.join(header)}"
         )
-    return CsvLayout(path=path, encoding=encoding, delimiter=delimiter, header=header)
+    return CsvLayout(path=path, encoding=encoding, delimiter=delimiter, header=header, data_lines=lines - 1)
