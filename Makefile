@@ -14,8 +14,9 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SCALE ?= 1
 
-.PHONY: help install manifest chromium run test lint readme benchmark dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium run test lint readme benchmark national-data dev docs sql mlflow serve clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,6 +53,9 @@ test: manifest chromium ## Run every test (unit, dbt, integration, API over HTTP
 
 benchmark: manifest ## Time the pipeline at national size (SCALE=1; e.g. SCALE="0.125 0.25 0.5 1"), alone on the machine
 	$(BIN)/python -m tests.benchmarks.scale_pipeline $(foreach s,$(or $(SCALE),1),--scale $(s))
+
+national-data: install ## Generate the national-size benchmark data set under data/national (SCALE=1)
+	$(BIN)/python -m tests.benchmarks.national_data --scale $(SCALE) --out data/national
 
 lint: manifest ## Lint: ruff (Python), sqlfluff (dbt SQL), import-linter (layers)
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import dagster as dg
 
 
@@ -16,12 +18,16 @@ def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dic
     return summary
 
 
+_TERMINAL_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def root_cause(error) -> str:
     """The innermost error of a Dagster failure (a step fails with Dagster's wrapper, "Error
-    occurred while executing op ...", whose cause is what the asset actually said)."""
+    occurred while executing op ...", whose cause is what the asset actually said), without
+    the terminal colours dbt writes."""
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    return error.message.strip()
+    return _TERMINAL_COLOURS.sub("", error.message).strip()
 
 
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:

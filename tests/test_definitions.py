@@ -18,7 +18,12 @@ def test_definitions_load_with_every_asset_job_and_resource():
     for key in graph.get_all_asset_keys():
         groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
     assert groups["ml"] == {"severity_model", "severity_model_evaluation", "champion_model"}
-    assert groups["codebook"] == {"codebook/baac_codes", "codebook/baac_columns", "codebook/derived_codes"}
+    assert groups["codebook"] == {
+        "codebook/baac_codes",
+        "codebook/baac_columns",
+        "codebook/derived_codes",
+        "codebook/department_bounds",
+    }
     assert "marts/ml_features" in groups["marts"] and "staging/stg_users" in groups["staging"]
     assert {job.name for job in definitions.resolve_all_job_defs()} >= {"load_raw", "baac_pipeline"}
     assert set(definitions.resources) == {"warehouse", "raw_source", "dbt", "mlflow_store"}
@@ -67,4 +72,4 @@ def test_code_location_loads_as_dagster_dev_starts_it(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.strip() == "26"
+    assert completed.stdout.strip() == "29"

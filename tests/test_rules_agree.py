@@ -3,6 +3,7 @@ same accident year, split and "severe" for any accident number and severity."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import duckdb
@@ -23,11 +24,14 @@ SPLIT = read_split_rule(project.DBT_PROJECT_DIR)
 NUM_ACC = st.integers(min_value=2005 * 10**8, max_value=2018 * 10**8 + 99_999_999)
 
 
-def compile_inline(sql: str) -> str:
-    """The SQL dbt renders from ``sql`` with the project's macros and vars."""
+def compile_inline(sql: str, tmp_path_factory) -> str:
+    """The SQL dbt renders from ``sql`` with the project's macros and vars (dbt opens a
+    warehouse even to compile: a temporary one, not the user's)."""
+    warehouse = tmp_path_factory.mktemp("compile") / "warehouse.duckdb"
     completed = subprocess.run(
         [project.dbt_executable(), "compile", "--profiles-dir", ".", "-q", "--inline", sql],
         cwd=project.DBT_PROJECT_DIR,
+        env={**os.environ, "DUCKDB_PATH": str(warehouse)},
         capture_output=True,
         text=True,
         check=True,
@@ -36,8 +40,8 @@ def compile_inline(sql: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def rules_sql() -> str:
-    return compile_inline(RULES)
+def rules_sql(tmp_path_factory) -> str:
+    return compile_inline(RULES, tmp_path_factory)
 
 
 def sql_rules(sql: str, numbers: list[int]) -> list[tuple]:
@@ -68,9 +72,9 @@ def test_split_boundaries_are_the_same_in_both_languages(rules_sql):
     assert {bucket: SPLIT.split(n) for bucket, n in found.items()} == wanted
 
 
-def test_severe_means_hospitalised_or_killed_in_both_languages():
+def test_severe_means_hospitalised_or_killed_in_both_languages(tmp_path_factory):
     with duckdb.connect() as conn:
         conn.execute("create table severities as select range::integer as s from range(1, 5)")
-        rows = conn.execute(compile_inline(SEVERE) + " order by s").fetchall()
+        rows = conn.execute(compile_inline(SEVERE, tmp_path_factory) + " order by s").fetchall()
     assert rows == [(s, s in SEVERE_CLASSES) for s in (1, 2, 3, 4)]
     assert SEVERE_CLASSES == (3, 4)

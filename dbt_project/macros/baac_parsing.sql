@@ -12,13 +12,29 @@
     case when {{ an }} < 100 then 2000 + {{ an }} else {{ an }} end
 {%- endmacro %}
 
-{#- `hrmn` is HHMM as an integer without leading zeros (745 = 07:45, 30 = 00:30). -#}
+{#- `hrmn` is HHMM as an integer without leading zeros (745 = 07:45, 30 = 00:30). 00:00 is
+    never written: midnight is `1` (in 2013, `1` occurs 149 times like the round times 01:00
+    and 02:00, 140 and 149, while other odd minutes after midnight occur about twice). -#}
 {% macro hour_from_hrmn(hrmn) -%}
-    case when {{ hrmn }} between 0 and 2359 and {{ hrmn }} % 100 < 60 then {{ hrmn }} // 100 end
+    case
+        when {{ hrmn }} = 1 then 0
+        when {{ hrmn }} between 0 and 2359 and {{ hrmn }} % 100 < 60 then {{ hrmn }} // 100
+    end
 {%- endmacro %}
 
 {% macro minute_from_hrmn(hrmn) -%}
-    case when {{ hrmn }} between 0 and 2359 and {{ hrmn }} % 100 < 60 then {{ hrmn }} % 100 end
+    case
+        when {{ hrmn }} = 1 then 0
+        when {{ hrmn }} between 0 and 2359 and {{ hrmn }} % 100 < 60 then {{ hrmn }} % 100
+    end
+{%- endmacro %}
+
+{#- A whole number written as text ("3", "3.0", "003"); NULL for anything else ("7.5", ""). -#}
+{% macro whole_number(raw) -%}
+    case
+        when try_cast({{ raw }} as double) = trunc(try_cast({{ raw }} as double))
+            then cast(try_cast({{ raw }} as double) as integer)
+    end
 {%- endmacro %}
 
 {#- Coordinates are integers in 1e-5 degrees ("5051199", Kaggle "4873910.0"); 0, empty and
@@ -27,25 +43,16 @@
     nullif(try_cast({{ raw }} as double), 0) / 100000.0
 {%- endmacro %}
 
-{#- France's territories as latitude/longitude boxes: metropolitan France with Corsica, and
-    the overseas départements of the BAAC files (971-974, 976). -#}
-{% macro is_within_france(latitude, longitude) -%}
-    (
-        ({{ latitude }} between 41.3 and 51.1 and {{ longitude }} between -5.2 and 9.6)
-        or ({{ latitude }} between 15.8 and 16.6 and {{ longitude }} between -61.9 and -60.9)
-        or ({{ latitude }} between 14.3 and 14.9 and {{ longitude }} between -61.3 and -60.8)
-        or ({{ latitude }} between 2.1 and 5.8 and {{ longitude }} between -54.6 and -51.6)
-        or ({{ latitude }} between -21.4 and -20.8 and {{ longitude }} between 55.2 and 55.9)
-        or ({{ latitude }} between -13.1 and -12.6 and {{ longitude }} between 45.0 and 45.3)
-    )
+{#- The files give overseas coordinates without their minus sign (Réunion 2093729 is
+    20.93729 S; Guadeloupe 6172897 is 61.72897 W): south of the equator for Réunion (974)
+    and Mayotte (976), west of Greenwich for Guadeloupe (971), Martinique (972), Guyane
+    (973) and Saint-Pierre-et-Miquelon (975). A sign already there is kept. -#}
+{% macro signed_latitude(latitude, department) -%}
+    case when {{ department }} in ('974', '976') then -abs({{ latitude }}) else {{ latitude }} end
 {%- endmacro %}
 
-{#- Latitude/longitude in degrees, NULL unless the pair falls inside France. -#}
-{% macro clean_coordinate(value_raw, latitude_raw, longitude_raw) -%}
-    case
-        when {{ is_within_france(degrees_from_raw(latitude_raw), degrees_from_raw(longitude_raw)) }}
-            then {{ degrees_from_raw(value_raw) }}
-    end
+{% macro signed_longitude(longitude, department) -%}
+    case when {{ department }} in ('971', '972', '973', '975') then -abs({{ longitude }}) else {{ longitude }} end
 {%- endmacro %}
 
 {#- The files store the INSEE département number times ten ("590" = 59, "10" or "010" = 01),

@@ -13,13 +13,17 @@
     {{ exceptions.raise_compiler_error("No model declares meta.codes for the column " ~ column_name) }}
 {%- endmacro %}
 
-{#- The English label of a code column's value (`code`, by default the column itself). -#}
+{#- The English label of a code column's value (`code`, by default the column itself); a code
+    the code book does not know reads "unknown code N" (the accepted_codes test counts them). -#}
 {% macro code_label(column_name, code=none) -%}
-    (
-        select codes.label_en
-        from {{ ref('stg_codebook_codes') }} as codes
-        where codes.codebook_entry = '{{ codebook_entry(column_name) }}'
-            and codes.code = cast({{ code or column_name }} as varchar)
+    coalesce(
+        (
+            select codes.label_en
+            from {{ ref('stg_codebook_codes') }} as codes
+            where codes.codebook_entry = '{{ codebook_entry(column_name) }}'
+                and codes.code = cast({{ code or column_name }} as varchar)
+        ),
+        'unknown code ' || cast({{ code or column_name }} as varchar)
     )
 {%- endmacro %}
 

@@ -21,6 +21,15 @@ calendar as (
     select * from {{ ref('int_accident_calendar') }}
 ),
 
+locations as (
+    select
+        num_acc,
+        latitude,
+        longitude,
+        coordinates_status
+    from {{ ref('int_accident_locations') }}
+),
+
 splits as (
     select
         num_acc,
@@ -76,8 +85,9 @@ select
     accidents.commune_raw,
     accidents.address,
     accidents.gps_zone_code,
-    accidents.latitude,
-    accidents.longitude,
+    locations.latitude,
+    locations.longitude,
+    locations.coordinates_status,
     -- place
     places.road_category_code,
     places.road_number,
@@ -120,6 +130,7 @@ select
 from users
 inner join accidents on users.num_acc = accidents.num_acc
 inner join splits on users.num_acc = splits.num_acc
+inner join locations on users.num_acc = locations.num_acc
 left join calendar on users.num_acc = calendar.num_acc
 left join places on users.num_acc = places.num_acc
 left join vehicles on users.num_acc = vehicles.num_acc and users.vehicle_id = vehicles.vehicle_id

@@ -41,6 +41,7 @@ select
     gps_zone_code,
     latitude,
     longitude,
+    coordinates_status,
     road_category_code,
     {{ code_label('road_category_code') }} as road_category,
     road_number,

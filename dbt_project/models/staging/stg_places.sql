@@ -1,5 +1,6 @@
--- One row per accident (raw.places): the road where it happened. Zero codes that the
--- code book lists as "not recorded" become NULL.
+-- One row per accident (raw.places): the road where it happened. Codes the code book
+-- lists as "not recorded" (mostly an undocumented 0) become NULL; a 0 that means "none"
+-- (reserved lane, infrastructure) stays a code.
 with source as (
     select * from {{ source('raw', 'places') }}
 ),
@@ -13,18 +14,54 @@ renamed as (
         nullif(trim(v2), '') as road_number_letter,
         nullif(circ, 0) as traffic_regime_code,
         nullif(nbv, 0) as lane_count,
-        nullif(trim(pr), '') as reference_marker,
-        try_cast(pr1 as integer) as distance_from_marker_m,
-        nullif(vosp, 0) as reserved_lane_code,
+        -- One numeric form: data.gouv writes "3", the Kaggle copy "3.0".
+        {{ whole_number('pr') }} as reference_marker_raw,
+        {{ whole_number('pr1') }} as distance_from_marker_raw,
+        vosp as reserved_lane_code,
         nullif(prof, 0) as road_profile_code,
         nullif(plan, 0) as road_alignment_code,
-        nullif(lartpc, 0) as central_reserve_width,
-        nullif(larrout, 0) as carriageway_width,
+        -- Widths are written in decimetres.
+        nullif(lartpc, 0) / 10.0 as central_reserve_width_m,
+        nullif(larrout, 0) / 10.0 as carriageway_width_reported_m,
         nullif(surf, 0) as surface_condition_code,
-        nullif(infra, 0) as infrastructure_code,
+        infra as infrastructure_code,
         nullif(situ, 0) as situation_code,
         env1 as school_proximity_code
     from source
+),
+
+checked as (
+    select
+        *,
+        -- Marker 0 at 0 m on a road without markers (municipal roads, car parks, off the
+        -- network) is a placeholder: 7.5% of municipal roads in 2013, 46.5% in 2018.
+        road_category_code not in (1, 2, 3)
+        and reference_marker_raw = 0
+        and distance_from_marker_raw = 0 as is_marker_placeholder,
+        carriageway_width_reported_m not between {{ var('carriageway_width_min_m') }}
+        and {{ var('carriageway_width_max_m') }} as is_carriageway_width_implausible
+    from renamed
 )
 
-select * from renamed
+select
+    num_acc,
+    road_category_code,
+    road_number,
+    road_number_index,
+    road_number_letter,
+    traffic_regime_code,
+    lane_count,
+    case when not is_marker_placeholder then reference_marker_raw end as reference_marker,
+    case when not is_marker_placeholder then distance_from_marker_raw end as distance_from_marker_m,
+    coalesce(is_marker_placeholder, false) as is_marker_placeholder,
+    reserved_lane_code,
+    road_profile_code,
+    road_alignment_code,
+    central_reserve_width_m,
+    case when not is_carriageway_width_implausible then carriageway_width_reported_m end as carriageway_width_m,
+    coalesce(is_carriageway_width_implausible, false) as is_carriageway_width_implausible,
+    surface_condition_code,
+    infrastructure_code,
+    situation_code,
+    school_proximity_code
+from checked

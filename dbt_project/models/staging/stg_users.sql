@@ -18,9 +18,10 @@ renamed as (
         secu as secu_raw,
         {{ safety_equipment_from_secu('secu') }} as safety_equipment_code,
         {{ safety_equipment_use_from_secu('secu') }} as safety_equipment_use_code,
-        nullif(locp, 0) as pedestrian_location_code,
-        nullif(actp, 0) as pedestrian_action_code,
-        nullif(etatp, 0) as pedestrian_company_code,
+        -- 0 is "not applicable" for drivers and passengers, "not recorded" for a pedestrian.
+        case when not (catu in (3, 4) and locp = 0) then locp end as pedestrian_location_code,
+        case when not (catu in (3, 4) and actp = 0) then actp end as pedestrian_action_code,
+        case when not (catu in (3, 4) and etatp = 0) then etatp end as pedestrian_company_code,
         an_nais as birth_year,
         {{ accident_year_from_num_acc('Num_Acc') }} as accident_year
     from source

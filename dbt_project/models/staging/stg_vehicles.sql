@@ -10,8 +10,9 @@ renamed as (
         nullif(senc, 0) as direction_code,
         catv as vehicle_category_code,
         nullif(occutc, 0) as public_transport_occupants,
-        nullif(obs, 0) as fixed_obstacle_code,
-        nullif(obsm, 0) as mobile_obstacle_code,
+        -- 0 is "none" here, not "not recorded": the code stays.
+        obs as fixed_obstacle_code,
+        obsm as mobile_obstacle_code,
         nullif(choc, 0) as impact_point_code,
         nullif(manv, 0) as manoeuvre_code
     from source
