@@ -51,8 +51,8 @@ chromium: ## Install Chromium (Debian package) for the browser test, when missin
 test: manifest chromium ## Run every test (unit, dbt, integration, API over HTTP, browser)
 	$(BIN)/python -m pytest
 
-benchmark: manifest ## Time the pipeline on the sample repeated COPIES times (default 100)
-	$(BIN)/python -m tests.benchmarks.scale_pipeline --copies $${COPIES:-100}
+benchmark: manifest ## Time the pipeline at national size (SCALE=1; e.g. SCALE="0.125 0.25 0.5 1"), alone on the machine
+	$(BIN)/python -m tests.benchmarks.scale_pipeline $(foreach s,$(or $(SCALE),1),--scale $(s))
 
 national-data: install ## Generate the national-size benchmark data set under data/national (SCALE=1)
 	$(BIN)/python -m tests.benchmarks.national_data --scale $(SCALE) --out data/national

@@ -81,10 +81,13 @@ def fit_severity_model(
     )
 
 
-def build_legacy_baseline(random_state: int = 42) -> RandomForestClassifier:
+def build_legacy_baseline(random_state: int = 42, max_samples: int | None = None) -> RandomForestClassifier:
     """The replaced project's approach: a random forest on codes taken as plain numbers.
-    ``min_samples_leaf=5`` keeps the stored forest to a reasonable size on the full data."""
-    return RandomForestClassifier(n_estimators=100, min_samples_leaf=5, n_jobs=-1, random_state=random_state)
+    ``min_samples_leaf=5`` and at most ``max_samples`` rows per tree keep the stored forest
+    to a reasonable size and time on the full data."""
+    return RandomForestClassifier(
+        n_estimators=100, min_samples_leaf=5, max_samples=max_samples, n_jobs=-1, random_state=random_state
+    )
 
 
 def build_majority_baseline() -> DummyClassifier:

@@ -16,7 +16,7 @@ from ml.data import read_training_tables
 from ml.evaluation import evaluate_on_test, score_on_test
 from ml.features import load_feature_spec
 from ml.models import CodebookTyper, SeverityModelParams
-from ml.training import MODEL, train_models
+from ml.training import MODEL, TrainingPlan, train_models
 from orchestration import settings
 from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
 from orchestration.resources import MlflowResource, WarehouseResource
@@ -82,7 +82,14 @@ def test_same_data_and_seed_give_the_same_metrics(tables):
     params = SeverityModelParams()
     runs = []
     for _ in range(2):
-        trained = train_models(features, baseline, SPEC, params, [15, 31], log=lambda _: None)
+        trained = train_models(
+            features,
+            baseline,
+            SPEC,
+            params,
+            TrainingPlan(max_leaf_nodes_candidates=(15, 31)),
+            log=lambda _: None,
+        )
         estimators = {MODEL: trained.model, "legacy": trained.legacy_baseline}
         runs.append((trained.selection, evaluate_on_test(estimators, features, baseline, SPEC).metrics))
     assert runs[0] == runs[1]

@@ -14,30 +14,56 @@ from ml import data, promotion, registry, tracking
 from ml.evaluation import evaluate_on_test, permutation_importance_on_validation, score_on_test
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
-from ml.training import MAJORITY_BASELINE, MODEL, train_models
+from ml.training import MAJORITY_BASELINE, MODEL, TrainingPlan, train_models
 from orchestration import settings
 from orchestration.assets.dbt import relation_asset_key
 from orchestration.resources import MlflowResource, WarehouseResource
 
-#: The gradient boosting's hyper-parameters as Launchpad config, derived from
-#: SeverityModelParams; max_leaf_nodes is chosen on validation among the candidates.
+
+def _config_fields(cls, exclude: tuple[str, ...] = ()) -> dict:
+    """Launchpad fields from a dataclass of ml/: its names, types and defaults (tuples become
+    lists, which Dagster config knows)."""
+    hints = typing.get_type_hints(cls)
+    fields = {}
+    for field in dataclasses.fields(cls):
+        if field.name in exclude:
+            continue
+        kind, default = hints[field.name], field.default
+        if typing.get_origin(kind) is tuple:
+            kind, default = list[typing.get_args(kind)[0]], list(default)
+        fields[field.name] = (kind, default)
+    return fields
+
+
+#: The gradient boosting's hyper-parameters and the training plan as Launchpad config, derived
+#: from SeverityModelParams and TrainingPlan; max_leaf_nodes is chosen among the candidates.
 TrainingConfig = create_model(
     "TrainingConfig",
     __base__=dg.Config,
-    __doc__="Hyper-parameters of the severity model (the baselines are fixed).",
-    max_leaf_nodes_candidates=(list[int], [15, 31, 63]),
-    **{
-        f.name: (typing.get_type_hints(SeverityModelParams)[f.name], f.default)
-        for f in dataclasses.fields(SeverityModelParams)
-        if f.name != "max_leaf_nodes"
-    },
+    __doc__="Hyper-parameters of the severity model and how training spends its time.",
+    **_config_fields(SeverityModelParams, exclude=("max_leaf_nodes",)),
+    **_config_fields(TrainingPlan),
 )
 
 
 def model_params(config) -> SeverityModelParams:
     """The config as model parameters (max_leaf_nodes: the first candidate, until selection)."""
     values = config.model_dump()
-    return SeverityModelParams(max_leaf_nodes=values.pop("max_leaf_nodes_candidates")[0], **values)
+    names = {f.name for f in dataclasses.fields(SeverityModelParams)}
+    return SeverityModelParams(
+        max_leaf_nodes=values["max_leaf_nodes_candidates"][0],
+        **{k: v for k, v in values.items() if k in names},
+    )
+
+
+def training_plan(config) -> TrainingPlan:
+    values = config.model_dump()
+    return TrainingPlan(
+        **{
+            f.name: tuple(values[f.name]) if isinstance(values[f.name], list) else values[f.name]
+            for f in dataclasses.fields(TrainingPlan)
+        }
+    )
 
 
 class EvaluationConfig(dg.Config):
@@ -79,7 +105,7 @@ def severity_model(
         baseline,
         spec,
         model_params(config),
-        config.max_leaf_nodes_candidates,
+        training_plan(config),
         log=context.log.info,
     )
     record = tracking.log_training_run(

@@ -32,7 +32,7 @@ from ml.evaluation import evaluate_on_test, permutation_importance_on_validation
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
 from ml.tracking import TrainingRecord, log_evaluation, log_training_run
-from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, train_models
+from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, TrainingPlan, train_models
 
 SEED = 20160101
 #: Accidents per year; each has 1 to 4 road users.
@@ -159,8 +159,8 @@ def champion(tmp_path_factory, spec) -> RegisteredChampion:
     with mlflow_globals_restored(), threadpool_limits(1):
         client = registry.configure_tracking(tracking_uri, root / "artifacts")
         shutil.copy(root / "mlflow.db", root / "empty.db")
-        candidates = CONFIG["max_leaf_nodes_candidates"]
-        trained = train_models(features, baseline, spec, PARAMS, candidates, log=lambda _: None)
+        plan = TrainingPlan(max_leaf_nodes_candidates=tuple(CONFIG["max_leaf_nodes_candidates"]))
+        trained = train_models(features, baseline, spec, PARAMS, plan, log=lambda _: None)
         record = log_training_run(client, trained, features, baseline, spec, CONFIG)
         estimators = {
             MODEL: trained.model,

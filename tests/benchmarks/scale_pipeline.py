@@ -1,86 +1,297 @@
-"""Benchmark: the whole pipeline on a scaled-up copy of the sample, for timing and size only.
+"""Benchmark: the whole pipeline on the national-size data set, at one or more scales.
 
-``python -m tests.benchmarks.scale_pipeline --copies 100`` writes, under a temporary folder,
-Kaggle-layout files in which the real sample is repeated ``copies`` times (spread over
-three leap years, each copy with its own accident numbers), runs `baac_pipeline` on them and prints
-how long each step took and how large the warehouse and the MLflow artifacts are.
+``python -m tests.benchmarks.scale_pipeline --scale 0.125 --scale 0.25 --scale 0.5 --scale 1``
+generates (once, cached under data/national/) the national-size data set at each scale
+(tests/benchmarks/national_data.py: real 2013 conditions and roads, real road users, a
+severity drawn from a model of the real sample), runs `baac_pipeline` on it in a fresh
+process, and reports per step: time, rows, rows per second and the peak resident memory of
+the process and its children (dbt); then the warehouse and MLflow artifact sizes, the
+champion's in-process scoring speed, and how the cost grows between scales. ``--busy-core``
+keeps one core busy with another process during the run (a contention test). Results go to
+data/benchmark/ as JSON, a markdown table and a PNG plot.
 
-The repeated rows are not new data: any model metric on them is meaningless, so none is
-printed. The full Kaggle data (1,876,005 road users) is about 375 copies.
+Metrics of the model on this data are not results (the severity is drawn from a model):
+none is reported. Run it alone on the machine: timings are meaningless otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import duckdb
-
 from orchestration import settings
 
-SAMPLE = settings.DATA_DIR / "sample"
+DATA_ROOT = settings.DATA_DIR / "national"
+OUT_DIR = settings.DATA_DIR / "benchmark"
+GiB = 1024**3
 
 
-def write_scaled_sample(target: Path, copies: int) -> None:
-    """Repeat the sample's four BAAC tables ``copies`` times with distinct Num_Acc values:
-    copy k goes to leap year 2008, 2012 or 2016 (the sample holds 29 February) with serials
-    offset by 10,000 * (k // 3)."""
-    target.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute(f"create table copies as select range as k from range({copies})")
-    year = "(2008 + 4 * (k % 3))"
-    replaced = {
-        "Num_Acc": f"({year} * 100000000 + Num_Acc::bigint % 100000000 + 10000 * (k // 3))::bigint",
-        "an": f"({year} % 100)::varchar",
-    }
-    for name in ("caracteristics", "places", "users", "vehicles"):
-        source = SAMPLE / f"{name}.csv"
-        header = source.open(encoding="utf-8").readline().strip().split(",")
-        columns = ", ".join(f"{replaced.get(c, c)} as {c}" for c in header)
-        con.execute(
-            f"copy (select {columns} from read_csv('{source}', all_varchar = true), copies) "
-            f"to '{target / source.name}' (header, delimiter ',')"
+def data_dir(scale: float, seed: int) -> Path:
+    return DATA_ROOT / f"scale-{scale:g}-seed-{seed}"
+
+
+def ensure_data(scale: float, seed: int) -> Path:
+    folder = data_dir(scale, seed)
+    if not (folder / "users.csv").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.benchmarks.national_data",
+                "--scale",
+                str(scale),
+                "--seed",
+                str(seed),
+                "--out",
+                str(folder),
+            ],
+            check=True,
         )
-    (target / "holidays.csv").write_bytes((SAMPLE / "holidays.csv").read_bytes())
+    return folder
+
+
+def step_rows(result, warehouse: Path) -> dict[str, int]:
+    """Rows each step handled: loaded rows, road users built, train / test rows."""
+    import duckdb
+
+    rows = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        values = {k: v.value for k, v in materialization.metadata.items()}
+        step = event.step_key
+        if "loaded_rows" in values:
+            rows[step] = values["loaded_rows"]
+        elif "rows_per_split" in values:
+            rows[step] = values["rows_per_split"]["train"] + values["rows_per_split"]["validation"]
+        elif "test_rows" in values:
+            rows[step] = values["test_rows"]
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        road_users = conn.execute("select count(*) from marts.fct_road_users").fetchone()[0]
+    rows["baac_dbt_models"] = road_users
+    rows.setdefault("champion_model", rows.get("severity_model_evaluation", 0))
+    return rows
+
+
+def scoring_speed(tracking_uri: str, warehouse: Path) -> dict[str, float]:
+    """The champion's in-process scoring: road users per second for batches, and one road
+    user's latency (median and 99th percentile of 1,000 calls)."""
+    import duckdb
+    import numpy as np
+
+    from ml import registry
+    from ml.features import load_feature_spec
+    from ml.scoring import score_road_users
+
+    spec = load_feature_spec(settings.DBT_PROJECT_DIR)
+    client = registry.configure_tracking(tracking_uri)
+    version = registry.alias_version(client, registry.CHAMPION)
+    model = registry.load_version(version)
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        frame = conn.execute(f"select {', '.join(spec.names)} from marts.ml_features limit 100000").df()
+    frame = frame.astype("float64")
+    speed = {}
+    for rows in (10_000, 100_000):
+        batch = frame.head(rows)
+        started = time.perf_counter()
+        score_road_users(model, batch, spec)
+        speed[f"batch_{rows}_rows_per_s"] = rows / (time.perf_counter() - started)
+    one = frame.head(1)
+    timings = []
+    for _ in range(1_000):
+        started = time.perf_counter()
+        score_road_users(model, one, spec)
+        timings.append(time.perf_counter() - started)
+    speed["one_road_user_p50_ms"] = 1000 * float(np.percentile(timings, 50))
+    speed["one_road_user_p99_ms"] = 1000 * float(np.percentile(timings, 99))
+    model_dir = Path(
+        client.get_model_version_download_uri(registry.REGISTERED_MODEL, version).removeprefix("file://")
+    )
+    speed["model_mb"] = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file()) / 1e6
+    return speed
+
+
+def run_one(folder: Path, out: Path) -> None:
+    """Run the pipeline on ``folder`` in this process and write the measurements to ``out``."""
+    import dagster as dg
+
+    from orchestration.pipeline import run_pipeline
+    from tests.benchmarks.measure import RssSampler
+
+    with tempfile.TemporaryDirectory(dir=settings.DATA_DIR) as tmp:
+        root = Path(tmp)
+        tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+        os.environ.update(
+            DUCKDB_PATH=str(root / "warehouse.duckdb"),
+            MLFLOW_TRACKING_URI=tracking_uri,
+            MLFLOW_ARTIFACT_ROOT=str(root / "artifacts"),
+            BAAC_SOURCE="local",
+            BAAC_LOCAL_DIR=str(folder),
+        )
+        started = time.time()
+        with RssSampler() as sampler:
+            result = run_pipeline(settings.parse_years("2005-2016"), dg.DagsterInstance.ephemeral())
+        total = time.time() - started
+        if not result.success:
+            from orchestration.report import failure_summary
+
+            raise SystemExit(f"pipeline failed:\n{failure_summary(result)}")
+        begun, steps = {}, {}
+        for event in result.all_events:
+            if event.event_type_value == "STEP_START":
+                begun[event.step_key] = event.timestamp
+            elif event.event_type_value == "STEP_SUCCESS":
+                steps[event.step_key] = {
+                    "seconds": event.timestamp - begun[event.step_key],
+                    "peak_rss_gb": sampler.peak_between(begun[event.step_key], event.timestamp) / GiB,
+                }
+        warehouse = root / "warehouse.duckdb"
+        for step, rows in step_rows(result, warehouse).items():
+            if step in steps:
+                steps[step]["rows"] = rows
+        report = {
+            "data": str(folder),
+            "total_seconds": total,
+            "peak_rss_gb": sampler.peak / GiB,
+            "steps": steps,
+            "warehouse_mb": warehouse.stat().st_size / 1e6,
+            "mlflow_artifacts_mb": sum(
+                p.stat().st_size for p in (root / "artifacts").rglob("*") if p.is_file()
+            )
+            / 1e6,
+            "scoring": scoring_speed(tracking_uri, warehouse),
+        }
+    out.write_text(json.dumps(report, indent=2))
+
+
+STEP_GROUPS = {
+    "raw ingestion (5 tables)": lambda step: step.startswith("raw__"),
+    "dbt build": lambda step: step == "baac_dbt_models",
+    "training": lambda step: step == "severity_model",
+    "evaluation": lambda step: step == "severity_model_evaluation",
+    "promotion": lambda step: step == "champion_model",
+}
+
+
+def grouped(report: dict) -> dict[str, dict]:
+    """Per group of steps: seconds (sum), rows (the largest step's), peak RSS (max)."""
+    groups = {}
+    for name, belongs in STEP_GROUPS.items():
+        members = [v for k, v in report["steps"].items() if belongs(k)]
+        groups[name] = {
+            "seconds": sum(m["seconds"] for m in members),
+            "rows": max((m.get("rows", 0) for m in members), default=0),
+            "peak_rss_gb": max((m["peak_rss_gb"] for m in members), default=0.0),
+        }
+    return groups
+
+
+def markdown(reports: dict[float, dict]) -> str:
+    lines = []
+    for scale, report in sorted(reports.items()):
+        lines.append(
+            f"**Scale {scale:g}** ({report['steps'].get('raw__users', {}).get('rows', 0):,} road users):\n"
+        )
+        lines.append("| step | time (s) | rows | rows/s | peak RSS (GB) |")
+        lines.append("|---|---|---|---|---|")
+        for name, group in grouped(report).items():
+            rate = group["rows"] / group["seconds"] if group["seconds"] else 0
+            lines.append(
+                f"| {name} | {group['seconds']:.1f} | {group['rows']:,} | {rate:,.0f} "
+                f"| {group['peak_rss_gb']:.2f} |"
+            )
+        lines.append(
+            f"| **whole run** | **{report['total_seconds']:.1f}** | | | **{report['peak_rss_gb']:.2f}** |\n"
+        )
+        scoring = report["scoring"]
+        lines.append(
+            f"Warehouse {report['warehouse_mb']:.0f} MB; "
+            f"MLflow artifacts {report['mlflow_artifacts_mb']:.0f} MB; "
+            f"champion model {scoring['model_mb']:.1f} MB; in-process scoring "
+            f"{scoring['batch_100000_rows_per_s']:,.0f} road users/s (100,000-row batch), one road user "
+            f"{scoring['one_road_user_p50_ms']:.2f} ms p50 / {scoring['one_road_user_p99_ms']:.2f} ms p99.\n"
+        )
+    if len(reports) > 1:
+        low, high = min(reports), max(reports)
+        lines.append(f"Cost growth from scale {low:g} to {high:g} ({high / low:g}x the data):\n")
+        lines.append("| step | time ratio |")
+        lines.append("|---|---|")
+        for name in STEP_GROUPS:
+            a, b = grouped(reports[low])[name]["seconds"], grouped(reports[high])[name]["seconds"]
+            lines.append(f"| {name} | {b / a:.1f}x |" if a else f"| {name} | - |")
+    return "\n".join(lines)
+
+
+def plot(reports: dict[float, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scales = sorted(reports)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in STEP_GROUPS:
+        ax.plot(scales, [grouped(reports[s])[name]["seconds"] for s in scales], marker="o", label=name)
+    ax.plot(
+        scales, [reports[s]["total_seconds"] for s in scales], marker="s", color="black", label="whole run"
+    )
+    ax.set_xlabel("scale (1 = national size, 1.9 M road users)")
+    ax.set_ylabel("seconds")
+    ax.set_title("Pipeline time per step against data size (2 cores)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--copies", type=int, default=100)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", type=float, action="append", help="fraction of national size (repeatable)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--busy-core", action="store_true", help="keep one core busy during the runs")
+    parser.add_argument("--run-one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        started = time.perf_counter()
-        write_scaled_sample(root / "scaled", args.copies)
-        print(f"wrote {args.copies} copies in {time.perf_counter() - started:.1f} s")
-        os.environ.update(
-            DUCKDB_PATH=str(root / "warehouse.duckdb"),
-            MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-            MLFLOW_ARTIFACT_ROOT=str(root / "artifacts"),
-            BAAC_SOURCE="local",
-            BAAC_LOCAL_DIR=str(root / "scaled"),
-        )
-        import dagster as dg
-
-        from orchestration.pipeline import run_pipeline
-
-        result = run_pipeline(settings.parse_years("2005-2016"), dg.DagsterInstance.ephemeral())
-        assert result.success, "pipeline failed"
-        for event in result.all_events:
-            if event.event_type_value == "STEP_SUCCESS":
-                print(f"{event.step_key:<28} {event.event_specific_data.duration_ms / 1000:8.1f} s")
-        users = (
-            duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
-            .execute("select count(*) from marts.fct_road_users")
-            .fetchone()[0]
-        )
-        artifacts = sum(p.stat().st_size for p in (root / "artifacts").rglob("*") if p.is_file())
-        print(f"road users: {users:,}")
-        print(f"warehouse: {(root / 'warehouse.duckdb').stat().st_size / 1e6:.0f} MB")
-        print(f"MLflow artifacts (model and both baselines): {artifacts / 1e6:.0f} MB")
+    if args.run_one:
+        run_one(args.run_one, args.json)
+        return
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    suffix = "-busy" if args.busy_core else ""
+    reports = {}
+    for scale in args.scale or [1.0]:
+        folder = ensure_data(scale, args.seed)
+        out = OUT_DIR / f"scale-{scale:g}{suffix}.json"
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy_core else None
+        try:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.benchmarks.scale_pipeline",
+                    "--run-one",
+                    str(folder),
+                    "--json",
+                    str(out),
+                ],
+                check=True,
+            )
+        finally:
+            if busy:
+                busy.kill()
+        reports[scale] = json.loads(out.read_text())
+        print(f"scale {scale:g}: {reports[scale]['total_seconds']:.1f} s", flush=True)
+    table = markdown(reports)
+    (OUT_DIR / f"benchmark{suffix}.md").write_text(table + "\n")
+    plot(reports, OUT_DIR / f"scale_steps{suffix}.png")
+    print(table)
+    print(f"\nWritten to {OUT_DIR}")
 
 
 if __name__ == "__main__":
