@@ -62,9 +62,7 @@ MODEL_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "pandas", "
 MODEL_CODE = str(Path(__file__).parent)
 
 
-def log_sklearn_model(
-    estimator, name: str, input_example: pd.DataFrame, registered_model_name: str | None = None
-):
+def log_sklearn_model(estimator, name: str, input_example: pd.DataFrame):
     """Log an estimator with its signature (inputs -> class probabilities) and an input example."""
     signature = infer_signature(input_example, estimator.predict_proba(input_example))
     return mlflow.sklearn.log_model(
@@ -72,7 +70,6 @@ def log_sklearn_model(
         name=name,
         signature=signature,
         input_example=input_example,
-        registered_model_name=registered_model_name,
         serialization_format="skops",
         pip_requirements=MODEL_REQUIREMENTS,
         code_paths=[MODEL_CODE],
@@ -80,15 +77,52 @@ def log_sklearn_model(
     )
 
 
+def register_version(client: MlflowClient, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
+    """A new version of the registered model, created with all its tags at once."""
+    try:
+        client.get_registered_model(REGISTERED_MODEL)
+    except MlflowException:
+        client.create_registered_model(REGISTERED_MODEL)
+    version = client.create_model_version(REGISTERED_MODEL, model_uri, run_id=run_id, tags=tags)
+    return str(version.version)
+
+
+def clean_debris(client: MlflowClient) -> list[str]:
+    """What a crash left behind, cleaned and described: runs still RUNNING (training runs one
+    at a time, so none can be alive when a new one starts) end as FAILED; versions without
+    the tags every complete version has are deleted unless an alias points at them."""
+    notes = []
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        for run in client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'"):
+            client.set_terminated(run.info.run_id, status="FAILED")
+            notes.append(f"run {run.info.run_id} was left RUNNING by a crash: marked FAILED")
+    try:
+        versions = client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
+    except MlflowException:
+        versions = []
+    for model_version in versions:
+        if "trained_at" not in model_version.tags and not model_version.aliases:
+            client.delete_model_version(REGISTERED_MODEL, model_version.version)
+            notes.append(
+                f"version {model_version.version} was registered without its tags by a crash: deleted"
+            )
+    return notes
+
+
 def log_json(data: dict, artifact_file: str) -> None:
     mlflow.log_text(json.dumps(data, indent=2, default=str), artifact_file)
 
 
 def log_figure(figure, artifact_file: str) -> None:
+    """Log a matplotlib figure as a PNG, then close it (pyplot keeps every open figure)."""
+    import matplotlib.pyplot as plt
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(artifact_file).name
         figure.savefig(path, dpi=120)
         mlflow.log_artifact(str(path), str(Path(artifact_file).parent))
+    plt.close(figure)
 
 
 def get_version_by_alias(client: MlflowClient, alias: str) -> ModelVersion | None:

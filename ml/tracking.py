@@ -6,8 +6,11 @@ a tiny real model exactly as the pipeline does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -31,6 +34,9 @@ class TrainingRecord:
     model_uris: dict[str, str]  # model name -> MLflow model URI (the baselines included)
     trained_at: str
     data: dict  # years, rows, rows per split, accidents, fingerprint of ml_features
+    signature: str = ""  # see training_signature
+    #: True when nothing changed since the champion was trained: no new version was made.
+    reused: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,47 @@ class EvaluationReport:
         return metrics_table(self.metrics)
 
 
+#: The ml package, whose code a model is a function of (it travels with the model too).
+ML_CODE = Path(__file__).parent
+
+
+def training_signature(fingerprint: str, spec: FeatureSpec, config: dict) -> str:
+    """What a trained model is a function of: the training data (its fingerprint), the
+    feature specification, the code of the ml package and the configuration. Two trainings
+    with the same signature give the same model, so the second is not needed."""
+    digest = hashlib.sha256()
+    digest.update(fingerprint.encode())
+    digest.update(json.dumps([asdict(f) for f in spec.features], sort_keys=True, default=str).encode())
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for path in sorted(ML_CODE.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def reuse_champion(client: MlflowClient, signature: str) -> TrainingRecord | None:
+    """The champion's record when it was trained with this very signature, else None."""
+    champion = registry.get_version_by_alias(client, registry.CHAMPION)
+    if champion is None or champion.tags.get("training_signature") != signature:
+        return None
+    tags = client.get_run(champion.run_id).data.tags
+    uris = {name: tags[f"model_uri.{name}"] for name in (MODEL, LEGACY_BASELINE, MAJORITY_BASELINE)}
+    return TrainingRecord(
+        run_id=champion.run_id,
+        version=str(champion.version),
+        model_uris=uris,
+        trained_at=champion.tags.get("trained_at", ""),
+        data={
+            "years": [int(y) for y in tags.get("data.years", "").split(",") if y],
+            "rows_per_split": {
+                k.removeprefix("data.rows."): int(v) for k, v in tags.items() if k.startswith("data.rows.")
+            },
+            "fingerprint": tags.get("data.fingerprint"),
+        },
+        signature=signature,
+        reused=True,
+    )
+
+
 def log_training_run(
     client: MlflowClient,
     trained: TrainedModels,
@@ -58,10 +105,12 @@ def log_training_run(
     baseline: pd.DataFrame,
     spec: FeatureSpec,
     config: dict,
+    signature: str = "",
 ) -> TrainingRecord:
-    """Log the run (params, selection, data lineage, the three models), register the
-    severity model as a new version of ``registry.REGISTERED_MODEL`` and point the
-    ``challenger`` alias at it. ``config`` is the training configuration as given."""
+    """Log the run (params, selection, data lineage, the three models), then, once all of it
+    is stored, register the severity model as a new version of ``registry.REGISTERED_MODEL``
+    with its tags and point the ``challenger`` alias at it: a crash while logging leaves a
+    failed run, never a half-described version. ``config`` is the training configuration."""
     summary = data_summary(features)
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     with mlflow.start_run(run_name=f"severity-{trained_at}") as run:
@@ -90,29 +139,35 @@ def log_training_run(
         example = model_input(split_frame(features, "train").head(5), spec)
         baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
         uris = {
-            MODEL: registry.log_sklearn_model(trained.model, MODEL, example, registry.REGISTERED_MODEL),
+            MODEL: registry.log_sklearn_model(trained.model, MODEL, example).model_uri,
             LEGACY_BASELINE: registry.log_sklearn_model(
                 trained.legacy_baseline, LEGACY_BASELINE, baseline_example
-            ),
+            ).model_uri,
             MAJORITY_BASELINE: registry.log_sklearn_model(
                 trained.majority_baseline, MAJORITY_BASELINE, baseline_example
-            ),
+            ).model_uri,
         }
-    version = str(uris[MODEL].registered_model_version)
+        mlflow.set_tags({f"model_uri.{name}": uri for name, uri in uris.items()})
+    version = registry.register_version(
+        client,
+        uris[MODEL],
+        run.info.run_id,
+        {
+            "run_id": run.info.run_id,
+            "trained_at": trained_at,
+            "data_years": ",".join(map(str, summary["years"])),
+            "data_fingerprint": summary["fingerprint"],
+            "training_signature": signature,
+        },
+    )
     client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHALLENGER, version)
-    for key, value in {
-        "run_id": run.info.run_id,
-        "trained_at": trained_at,
-        "data_years": ",".join(map(str, summary["years"])),
-        "data_fingerprint": summary["fingerprint"],
-    }.items():
-        client.set_model_version_tag(registry.REGISTERED_MODEL, version, key, value)
     return TrainingRecord(
         run_id=run.info.run_id,
         version=version,
-        model_uris={name: info.model_uri for name, info in uris.items()},
+        model_uris=uris,
         trained_at=trained_at,
         data=summary,
+        signature=signature,
     )
 
 

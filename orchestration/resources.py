@@ -6,8 +6,10 @@ a test or a user can set DUCKDB_PATH or BAAC_* after the definitions are loaded.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +23,20 @@ from orchestration.ingestion.tables import RawTable
 
 class WarehouseLockedError(RuntimeError):
     """Another process held the warehouse for longer than we were willing to wait."""
+
+
+def lock_holder(error: Exception) -> str:
+    """The process DuckDB names in a lock error, with its command line when it can be read."""
+    match = re.search(r"PID (\d+)", str(error))
+    if not match:
+        return "another process"
+    pid = match.group(1)
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            command = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        command = ""
+    return f"process {pid}" + (f" ({command})" if command else "")
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -39,13 +55,18 @@ class WarehouseResource(dg.ConfigurableResource):
         return Path(self.path) if self.path else settings.duckdb_path()
 
     @contextmanager
-    def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def get_connection(
+        self, read_only: bool = False, log: Callable[[str], None] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse; while another process holds it, waits (saying once,
+        through ``log``, which process holds it) up to the timeout."""
         path = self.database_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         timeout = self.lock_timeout_seconds
         if timeout is None:
             timeout = settings.warehouse_lock_timeout_seconds()
         deadline = time.monotonic() + timeout
+        said = False
         while True:
             try:
                 conn = duckdb.connect(str(path), read_only=read_only)
@@ -53,6 +74,11 @@ class WarehouseResource(dg.ConfigurableResource):
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
                     raise
+                if not said:
+                    (log or logging.getLogger("baac.warehouse").warning)(
+                        f"Waiting up to {timeout:.0f} s for {path}: it is held by {lock_holder(error)}"
+                    )
+                    said = True
                 if time.monotonic() >= deadline:
                     raise WarehouseLockedError(
                         f"{path} is held by another process after waiting {timeout:.0f} s: {error}"

@@ -239,3 +239,44 @@ def test_a_champion_trained_on_other_features_cannot_be_scored(tables):
         [("types", CodebookTyper(columns=SPEC.names, categories={})), ("model", DummyClassifier())]
     ).fit(features[SPEC.names], features["severity"])
     assert score_on_test(current, features, SPEC) == pytest.approx(0.1402, abs=5e-5)
+
+
+def test_an_unchanged_training_makes_no_new_version(pipeline_run, tmp_path):
+    """Same data, feature specification, code and parameters as the champion: the second run
+    says so and registers nothing; force_retrain trains anyway."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    config = {"max_leaf_nodes_candidates": [15]}
+    materialize_ml(pipeline_run, tmp_path, config)
+    again = materialize_ml(pipeline_run, tmp_path, config)
+    (training,) = again.asset_materializations_for_node("severity_model")
+    assert training.metadata["retrained"].value is False
+    assert training.metadata["version"].value == "1"
+    (decision,) = again.asset_materializations_for_node("champion_model")
+    assert decision.metadata["outcome"].value == promotion.ALREADY_CHAMPION
+    assert [
+        str(v.version) for v in client.search_model_versions(f"name = '{registry.REGISTERED_MODEL}'")
+    ] == ["1"]
+    forced = materialize_ml(pipeline_run, tmp_path, {**config, "force_retrain": True})
+    assert forced.asset_materializations_for_node("severity_model")[0].metadata["version"].value == "2"
+
+
+def test_what_a_crash_left_in_mlflow_is_cleaned(tmp_path):
+    import mlflow
+    from sklearn.dummy import DummyClassifier
+
+    client = registry.configure_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    with mlflow.start_run():
+        info = registry.log_sklearn_model(DummyClassifier().fit(frame, [1, 2]), "model", frame)
+    experiment = client.get_experiment_by_name(registry.EXPERIMENT).experiment_id
+    crashed = client.create_run(experiment).info.run_id  # killed while logging: never ended
+    client.create_registered_model(registry.REGISTERED_MODEL)
+    half = client.create_model_version(registry.REGISTERED_MODEL, info.model_uri, run_id=crashed)  # no tags
+    notes = registry.clean_debris(client)
+    assert notes == [
+        f"run {crashed} was left RUNNING by a crash: marked FAILED",
+        f"version {half.version} was registered without its tags by a crash: deleted",
+    ]
+    assert client.get_run(crashed).info.status == "FAILED"
+    assert client.search_model_versions(f"name = '{registry.REGISTERED_MODEL}'") == []

@@ -30,10 +30,14 @@ def test_waits_for_a_lock_to_be_released(tmp_path):
     duckdb.connect(str(path)).close()
     holder = hold_lock(path, 2)
     started = time.monotonic()
-    with WarehouseResource(path=str(path), lock_timeout_seconds=30).get_connection() as conn:
+    said = []
+    with WarehouseResource(path=str(path), lock_timeout_seconds=30).get_connection(log=said.append) as conn:
         assert conn.execute("select 42").fetchone() == (42,)
     assert time.monotonic() - started >= 1
     holder.wait()
+    # Said once, naming the holder's process and command.
+    (message,) = said
+    assert f"held by process {holder.pid}" in message and "import duckdb" in message
 
 
 def test_fails_naming_the_file_and_the_holder(tmp_path):

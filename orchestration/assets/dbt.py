@@ -8,6 +8,7 @@ definitions are built, by ``baac_dbt_project()``.
 import os
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,10 +16,15 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration import settings
 
+#: Runs this environment's dbt so that it dies with the pipeline (see the script).
+DBT_WITH_PARENT = Path(__file__).resolve().parent.parent / "dbt_with_parent"
+
 
 def dbt_cli() -> DbtCliResource:
-    """This environment's dbt on the project (dagster-dbt would look for dbt on PATH)."""
-    return DbtCliResource(project_dir=baac_dbt_project(), dbt_executable=settings.dbt_executable())
+    """This environment's dbt on the project (dagster-dbt would look for dbt on PATH), killed
+    with the process that runs the pipeline."""
+    os.environ.setdefault("BAAC_DBT", settings.dbt_executable())
+    return DbtCliResource(project_dir=baac_dbt_project(), dbt_executable=str(DBT_WITH_PARENT))
 
 
 @cache

@@ -43,6 +43,8 @@ TrainingConfig = create_model(
     __doc__="Hyper-parameters of the severity model and how training spends its time.",
     **_config_fields(SeverityModelParams, exclude=("max_leaf_nodes",)),
     **_config_fields(TrainingPlan),
+    # Train even when data, feature specification, code and parameters are the champion's.
+    force_retrain=(bool, False),
 )
 
 
@@ -100,6 +102,28 @@ def severity_model(
     new version of `road_accident_severity` with alias `challenger`."""
     spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
+    client = mlflow_store.client()
+    for note in registry.clean_debris(client):
+        context.log.warning(note)
+    settings_of_model = config.model_dump(exclude={"force_retrain"})
+    signature = tracking.training_signature(data.fingerprint(features), spec, settings_of_model)
+    record = None if config.force_retrain else tracking.reuse_champion(client, signature)
+    if record is not None:
+        context.log.info(
+            f"Nothing changed since champion version {record.version} was trained (same data, feature "
+            "specification, code and parameters): no new version. force_retrain=True trains anyway."
+        )
+        return dg.Output(
+            record,
+            metadata={
+                "registered_model": registry.REGISTERED_MODEL,
+                "version": record.version,
+                "retrained": False,
+                "reason": "same data, feature specification, code and parameters as the champion",
+                "mlflow_run_id": record.run_id,
+                "training_signature": signature,
+            },
+        )
     trained = train_models(
         features,
         baseline,
@@ -109,7 +133,7 @@ def severity_model(
         log=context.log.info,
     )
     record = tracking.log_training_run(
-        mlflow_store.client(), trained, features, baseline, spec, config.model_dump()
+        client, trained, features, baseline, spec, settings_of_model, signature
     )
     return dg.Output(
         record,
@@ -125,6 +149,8 @@ def severity_model(
             "best_iteration": trained.best_iteration,
             "rows_per_split": dg.MetadataValue.json(record.data["rows_per_split"]),
             "data_fingerprint": record.data["fingerprint"],
+            "retrained": True,
+            "training_signature": signature,
         },
     )
 
@@ -154,16 +180,24 @@ def severity_model_evaluation(
     mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
     result = evaluate_on_test(estimators, features, baseline, spec)
-    importance = permutation_importance_on_validation(
-        estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
-    )
-    report = tracking.log_evaluation(severity_model, result, importance, spec)
+    importance = None
+    if severity_model.reused:  # the champion's evaluation is already in its run
+        report = tracking.EvaluationReport(
+            severity_model.version, severity_model.run_id, result.metrics, result.beats_majority
+        )
+    else:
+        importance = permutation_importance_on_validation(
+            estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
+        )
+        report = tracking.log_evaluation(severity_model, result, importance, spec)
     yield dg.Output(
         report,
         metadata={
             **{f"test_{name}": round(value, 4) for name, value in report.model_metrics.items()},
             "model_vs_baselines": dg.MetadataValue.md(report.table()),
-            "top_features": dg.MetadataValue.json(importance["importance_mean"].head(10).round(4).to_dict()),
+            "top_features": dg.MetadataValue.json(
+                {} if importance is None else importance["importance_mean"].head(10).round(4).to_dict()
+            ),
             "test_rows": int(len(result.y_test)),
             "version": report.version,
         },

@@ -50,7 +50,7 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
         years = [int(key) for key in context.partition_keys]
         files = raw_source.files_for(table, years, context.log)
         context.log.info(f"Loading {table.name} for {years[0]}-{years[-1]} from {files}")
-        with warehouse.get_connection() as conn:
+        with warehouse.get_connection(log=context.log.warning) as conn:
             result = load_raw_table(conn, table, files, years, allow_shrinking=config.allow_shrinking)
         context.log.info(
             f"{table.name}: {result.loaded_rows:,} rows loaded, {result.rejected_rows:,} rejected"

@@ -72,10 +72,11 @@ def register_new_champion(uri: str, artifact_root, spec) -> str:
         ]
     ).fit(example, [1, 2, 3, 3])
     client = registry.configure_tracking(uri, artifact_root)  # the test restores MLflow's globals
-    with mlflow.start_run():
-        info = registry.log_sklearn_model(priors, "model", example, REGISTERED_MODEL)
-    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, str(info.registered_model_version))
-    return str(info.registered_model_version)
+    with mlflow.start_run() as run:
+        info = registry.log_sklearn_model(priors, "model", example)
+    version = registry.register_version(client, info.model_uri, run.info.run_id, {"trained_at": "now"})
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
+    return version
 
 
 def test_a_new_champion_is_picked_up_without_restart(
