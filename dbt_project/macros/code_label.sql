@@ -13,16 +13,35 @@
     {{ exceptions.raise_compiler_error("No model declares meta.codes for the column " ~ column_name) }}
 {%- endmacro %}
 
-{#- The English label of a code column's value (`code`, by default the column itself); a code
-    the code book does not know reads "unknown code N" (the accepted_codes test counts them). -#}
+{#- Every code column's code -> label map, one row: a query cross-joins it once and looks
+    each value up (`code_label`). A map lookup per value is what makes 28 labels cheap on
+    1.9 M road users: a subquery per value took 212 s at national scale. -#}
+{% macro code_label_maps() -%}
+    {%- set columns = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'model' -%}
+            {%- for column in node.columns.values() if column.meta.get('codes') and column.name not in columns -%}
+                {%- do columns.append(column.name) -%}
+            {%- endfor -%}
+        {%- endfor -%}
+    {%- endif %}
+    select
+        {%- for column in columns %}
+            map_from_entries(
+                list({'key': code, 'value': label_en})
+                    filter (where codebook_entry = '{{ codebook_entry(column) }}' and code is not null)
+            ) as {{ column }}__labels,
+        {%- endfor %}
+        count(*) as codes
+    from {{ ref('stg_codebook_codes') }}
+{%- endmacro %}
+
+{#- The English label of a code column's value (`code`, by default the column itself), looked
+    up in the maps of `code_label_maps`, cross-joined into the query; a code the code book
+    does not know reads "unknown code N" (the accepted_codes test counts them). -#}
 {% macro code_label(column_name, code=none) -%}
     coalesce(
-        (
-            select codes.label_en
-            from {{ ref('stg_codebook_codes') }} as codes
-            where codes.codebook_entry = '{{ codebook_entry(column_name) }}'
-                and codes.code = cast({{ code or column_name }} as varchar)
-        ),
+        map_extract_value({{ column_name }}__labels, cast({{ code or column_name }} as varchar)),
         'unknown code ' || cast({{ code or column_name }} as varchar)
     )
 {%- endmacro %}

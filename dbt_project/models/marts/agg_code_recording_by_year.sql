@@ -20,21 +20,25 @@ with
         select
             {{ accident_year_from_num_acc('num_acc') }} as accident_year,
             {%- for column in coded[model] %}
-                {{ codebook_code(column) }} as {{ column }}{{ "," if not loop.last }}
+                cast({{ column }} as varchar) as {{ column }}{{ "," if not loop.last }}
             {%- endfor %}
         from {{ ref(model) }}
     ),
 {%- endfor %}
 
-codes_by_year as (
+-- Counted first (a few thousand values), labelled after: 1.9 M road users unpivot into
+-- tens of millions of values.
+counted as (
     {%- for model in models if coded.get(model) %}
         select
             '{{ model }}' as model_name,
             accident_year,
             column_name,
-            code
+            value,
+            count(*) as rows
         from {{ model }}_codes
-        unpivot include nulls (code for column_name in ({{ coded[model] | join(', ') }}))
+        unpivot include nulls (value for column_name in ({{ coded[model] | join(', ') }}))
+        group by all
         {{ "union all" if not loop.last }}
     {%- endfor %}
 ),
@@ -53,17 +57,18 @@ entries as (
 
 labelled as (
     select
-        codes_by_year.model_name,
-        codes_by_year.column_name,
+        counted.model_name,
+        counted.column_name,
         entries.codebook_entry,
-        codes_by_year.accident_year,
-        codes_by_year.code,
-        codebook.code is not null as is_known,
-        codebook.label_en in ('none', 'not applicable (not a pedestrian)') as is_none
-    from codes_by_year
-    inner join entries on codes_by_year.column_name = entries.column_name
+        counted.accident_year,
+        counted.rows,
+        counted.value is null as is_not_recorded,
+        counted.value is not null and codebook.code is null as is_unknown,
+        coalesce(codebook.label_en in ('none', 'not applicable (not a pedestrian)'), false) as is_none
+    from counted
+    inner join entries on counted.column_name = entries.column_name
     left join {{ ref('stg_codebook_codes') }} as codebook
-        on entries.codebook_entry = codebook.codebook_entry and codes_by_year.code = codebook.code
+        on entries.codebook_entry = codebook.codebook_entry and {{ codebook_code('counted.value') }} = codebook.code
 )
 
 select
@@ -71,11 +76,11 @@ select
     column_name,
     codebook_entry,
     accident_year,
-    count(*) as rows,
-    count(*) filter (where code is null) as not_recorded,
-    count(*) filter (where is_none) as none_or_not_applicable,
-    count(*) filter (where code is not null and not is_known) as unknown_code,
-    round(count(*) filter (where code is null) / count(*), 4) as not_recorded_share,
-    round(count(*) filter (where is_none) / count(*), 4) as none_share
+    cast(sum(rows) as bigint) as rows,
+    cast(coalesce(sum(rows) filter (where is_not_recorded), 0) as bigint) as not_recorded,
+    cast(coalesce(sum(rows) filter (where is_none), 0) as bigint) as none_or_not_applicable,
+    cast(coalesce(sum(rows) filter (where is_unknown), 0) as bigint) as unknown_code,
+    round(coalesce(sum(rows) filter (where is_not_recorded), 0) / sum(rows), 4) as not_recorded_share,
+    round(coalesce(sum(rows) filter (where is_none), 0) / sum(rows), 4) as none_share
 from labelled
 group by all

@@ -1,6 +1,18 @@
 -- The analysis-ready fact table: one row per road user, every code with its English label.
 with road_users as (
     select * from {{ ref('int_road_users_enriched') }}
+),
+
+label_maps as (
+    {{ code_label_maps() }}
+),
+
+labelled as (
+    select
+        road_users.*,
+        label_maps.*
+    from road_users
+    cross join label_maps
 )
 
 select
@@ -103,4 +115,4 @@ select
     severity,
     {{ code_label('severity') }} as severity_label,
     {{ is_severe('severity') }} as is_severe
-from road_users
+from labelled
