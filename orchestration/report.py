@@ -46,13 +46,25 @@ def failure_summary(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(lines) or "the run failed without a failed step (see the Dagster logs)"
 
 
+def raw_totals(result: dg.ExecuteInProcessResult) -> dict[str, tuple[int, int]]:
+    """``{raw asset: (rows loaded, rows rejected)}`` over every year partition of the run."""
+    totals: dict[str, tuple[int, int]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        values = {key: value.value for key, value in materialization.metadata.items()}
+        if "loaded_rows" in values:
+            key = materialization.asset_key.to_user_string()
+            loaded, rejected = totals.get(key, (0, 0))
+            totals[key] = (loaded + values["loaded_rows"], rejected + values["rejected_rows"])
+    return totals
+
+
 def print_run_summary(result: dg.ExecuteInProcessResult) -> None:
-    metadata = materialization_metadata(result)
-    raw = {k: v for k, v in metadata.items() if "loaded_rows" in v}
-    if raw:
+    totals = raw_totals(result)
+    if totals:
         print("\nRaw tables loaded (rows / rejected):")
-        for key, values in sorted(raw.items()):
-            print(f"  {key:<22} {values['loaded_rows']:>10,} / {values['rejected_rows']:,}")
+        for key, (loaded, rejected) in sorted(totals.items()):
+            print(f"  {key:<22} {loaded:>10,} / {rejected:,}")
 
 
 def print_check_summary(result: dg.ExecuteInProcessResult) -> None:

@@ -46,9 +46,10 @@ def test_backfill_of_every_year_loads_the_sample_exactly(warehouse):
     result = materialize_raw(warehouse, ALL_YEARS)
     assert result.success
     assert counts(warehouse) == SAMPLE_COUNTS
-    users = result.asset_materializations_for_node("raw__users")
-    assert users[0].metadata["loaded_rows"].value == 4998
-    assert users[0].metadata["rejected_rows"].value == 0
+    users = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw__users")}
+    assert users["2016"]["loaded_rows"].value == users["2016"]["dagster/row_count"].value == 4998
+    assert users["2016"]["rejected_rows"].value == 0
+    assert len(users["2016"]["preview"].value.records) == 5
     # One single-run backfill: each table materialized once for all 14 partitions.
     assert len(result.get_asset_materialization_events()) == 5 * len(ALL_YEARS)
     assert query(warehouse, "select count(*) from raw.rejected_rows") == [(0,)]
@@ -77,6 +78,20 @@ def test_rematerializing_a_partition_replaces_it(warehouse):
     materialize_raw(warehouse, ["2015", "2016"])
     assert counts(warehouse) == before
     assert query(warehouse, "select count(distinct loaded_at) from raw.users") == [(1,)]
+
+
+def test_each_year_partition_reports_its_own_rows(warehouse):
+    """A run over every year: partition 2005 of the sample (which holds only 2016) says it has
+    no rows, it is not shown with another year's."""
+    result = materialize_raw(warehouse, ALL_YEARS, tables={"users"})
+    by_year = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw__users")}
+    assert set(by_year) == set(ALL_YEARS)
+    assert by_year["2005"]["loaded_rows"].value == 0
+    assert by_year["2005"]["data"].value == "the source files hold no users row of 2005"
+    assert by_year["2016"]["loaded_rows"].value == 4998
+    check = result.get_asset_check_evaluations()[0]
+    (account,) = check.metadata["lines_accounted"].value
+    assert (account["data_lines"], account["loaded"], account["rejected"]) == (4998, 4998, 0)
 
 
 def test_one_year_loads_only_that_year(warehouse):
@@ -119,9 +134,11 @@ def test_corrupted_rows_are_rejected_with_line_numbers_and_the_rest_loads(wareho
         "NOT AN INTEGER: column place holds 1.5, not a whole number in INTEGER range "
         "(row Num_Acc=201600000004, num_veh=C03)",
     ]
-    materialization = result.asset_materializations_for_node("raw__users")[0]
+    (materialization,) = result.asset_materializations_for_node("raw__users")
+    assert materialization.partition == "2016"
     assert materialization.metadata["loaded_rows"].value == 10
-    assert materialization.metadata["rejected_rows"].value == 7
+    # Six rejects have a year, 2016; the one without is not a row of any year.
+    assert materialization.metadata["rejected_rows"].value == 6
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     # Loading again replaces the rejects; loading a clean file for the year clears them.

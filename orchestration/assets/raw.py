@@ -6,7 +6,13 @@ import dagster as dg
 
 from orchestration import settings
 from orchestration.ingestion.load import load_raw_table
-from orchestration.ingestion.tables import RAW_SCHEMA, RAW_TABLES, REJECTED_ROWS_TABLE, RawTable
+from orchestration.ingestion.tables import (
+    LINEAGE_COLUMNS,
+    RAW_SCHEMA,
+    RAW_TABLES,
+    REJECTED_ROWS_TABLE,
+    RawTable,
+)
 from orchestration.resources import RawSourceResource, WarehouseResource
 
 accident_years = dg.StaticPartitionsDefinition(settings.ACCIDENT_YEARS)
@@ -30,6 +36,16 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
         description=f"{table.description} Loaded as-is from the source CSV into DuckDB.",
         partitions_def=accident_years,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        # Each year gets its own materialization and metadata (a run loads many years at once).
+        output_required=False,
+        metadata={
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn(name, kind) for name, kind in {**table.columns, **LINEAGE_COLUMNS}.items()
+                ]
+            ),
+            "dagster/table_name": f"{RAW_SCHEMA}.{table.name}",
+        },
         kinds={"duckdb", "csv"},
         check_specs=[
             dg.AssetCheckSpec(
@@ -55,19 +71,23 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
         context.log.info(
             f"{table.name}: {result.loaded_rows:,} rows loaded, {result.rejected_rows:,} rejected"
         )
-        yield dg.MaterializeResult(
-            metadata={
-                "loaded_rows": result.loaded_rows,
-                "rejected_rows": result.rejected_rows,
-                "rows_by_year": dg.MetadataValue.json({str(k): v for k, v in result.loaded_by_year.items()}),
-                "rows_of_other_years_in_files": result.rows_of_other_years,
-                "source": raw_source.source_kind(),
-                "source_files": dg.MetadataValue.json(result.source_files),
-                # Every physical line: loaded, rejected, or of a year not loaded now.
-                "lines_accounted": dg.MetadataValue.json(result.files),
-                "table": f"{RAW_SCHEMA}.{table.name}",
-            }
-        )
+        with warehouse.get_connection(read_only=True) as conn:
+            previews = {year: preview(conn, table, year) for year in years if result.loaded_by_year.get(year)}
+        for year in years:
+            loaded = result.loaded_by_year.get(year, 0)
+            yield dg.AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=str(year),
+                metadata={
+                    "dagster/row_count": loaded,
+                    "loaded_rows": loaded,
+                    "rejected_rows": result.rejected_by_year.get(year, 0),
+                    "data": "loaded" if loaded else f"the source files hold no {table.name} row of {year}",
+                    "source": raw_source.source_kind(),
+                    "source_files": dg.MetadataValue.json(result.source_files),
+                    **({"preview": previews[year]} if year in previews else {}),
+                },
+            )
         yield dg.AssetCheckResult(
             check_name="no_rejected_rows",
             passed=result.rejected_rows == 0,
@@ -75,10 +95,25 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
             metadata={
                 "rejected_rows": result.rejected_rows,
                 "by_reason": dg.MetadataValue.json(dict(result.rejected_by_reason)),
+                # Every physical line of each file: loaded, rejected, or of a year not loaded now.
+                "lines_accounted": dg.MetadataValue.json(result.files),
             },
         )
 
     return _raw_asset
+
+
+def preview(conn, table: RawTable, year: int, rows: int = 5) -> dg.MetadataValue:
+    """The first rows of a year, as a table in the asset's metadata."""
+    columns = list(table.columns)
+    casts = ", ".join(f'cast("{column}" as varchar)' for column in columns)
+    records = conn.execute(
+        f"select {casts} from {RAW_SCHEMA}.{table.name} where accident_year = ? limit {rows}", [year]
+    ).fetchall()
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord(dict(zip(columns, values, strict=True))) for values in records],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns]),
+    )
 
 
 # The single-run backfill policy is marked beta; it is what lets a backfill read each file once.

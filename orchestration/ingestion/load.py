@@ -43,6 +43,7 @@ class LoadResult:
     rows_of_other_years: int = 0
     loaded_by_year: dict[int, int] = field(default_factory=dict)
     rejected_by_reason: Counter = field(default_factory=Counter)
+    rejected_by_year: dict[int, int] = field(default_factory=dict)
     #: Per file: physical data lines, and how they were accounted for.
     files: list[dict] = field(default_factory=list)
 
@@ -142,6 +143,13 @@ def load_raw_table(
         for file in read:
             _store_file(conn, table, file, result, loaded_at)
         result.loaded_by_year = dict(sorted(conn.execute(rows_by_year).fetchall()))
+        result.rejected_by_year = dict(
+            conn.execute(
+                f"select accident_year, count(*) from {rejected} where table_name = ? and loaded_at = ? "
+                f"and accident_year is not null group by 1",
+                [table.name, loaded_at],
+            ).fetchall()
+        )
         if not allow_shrinking:
             _refuse_shrinking(table, files, before, result.loaded_by_year)
         conn.execute("commit")

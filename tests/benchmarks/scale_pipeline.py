@@ -65,8 +65,8 @@ def step_rows(result, warehouse: Path) -> dict[str, int]:
         materialization = event.step_materialization_data.materialization
         values = {k: v.value for k, v in materialization.metadata.items()}
         step = event.step_key
-        if "loaded_rows" in values:
-            rows[step] = values["loaded_rows"]
+        if "loaded_rows" in values:  # one materialization per year partition
+            rows[step] = rows.get(step, 0) + values["loaded_rows"]
         elif "rows_per_split" in values:
             rows[step] = values["rows_per_split"]["train"] + values["rows_per_split"]["validation"]
         elif "test_rows" in values:
