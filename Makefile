@@ -13,13 +13,25 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
-PORT ?= 8000
+# PORT, when given, replaces the default port of the UI target run (dev 3000, docs 8080,
+# mlflow 5000, serve 8000).
 SCALE ?= 1
 
 .PHONY: help install manifest chromium run test lint readme benchmark national-data dev docs sql mlflow serve clean
 
-help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+help: ## List the targets and the main settings
+	@echo "Targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo
+	@echo "Settings (make VAR=value, or the environment; README: Configuration):"
+	@printf "  %-22s %s\n" \
+	  "HOST / PORT" "address of a UI target (127.0.0.1; ports: dev 3000, docs 8080, mlflow 5000, serve 8000)" \
+	  "BAAC_SOURCE" "local (data/sample), kaggle or datagouv" \
+	  "BAAC_YEARS" "accident years make run loads (2016, 2005-2016)" \
+	  "DUCKDB_PATH" "the warehouse (data/warehouse.duckdb)" \
+	  "MLFLOW_TRACKING_URI" "the MLflow store (sqlite under data/mlflow)" \
+	  "BAAC_API_KEY" "key the API asks for (unset: open)" \
+	  "SCALE" "national-data and benchmark size (1 = national)"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -63,18 +75,18 @@ lint: manifest ## Lint: ruff (Python), sqlfluff (dbt SQL), import-linter (layers
 	$(BIN)/lint-imports
 	cd dbt_project && $(BIN)/sqlfluff lint models tests analyses
 
-dev: manifest ## Dagster UI on http://127.0.0.1:3000
-	$(BIN)/dagster dev -m orchestration.definitions --host $(HOST) --port 3000
+dev: manifest ## Dagster UI on http://127.0.0.1:3000 (HOST, PORT)
+	$(BIN)/dagster dev -m orchestration.definitions --host $(HOST) --port $(or $(PORT),3000)
 
-docs: manifest ## Generate the dbt docs site and serve it on http://127.0.0.1:8080
+docs: manifest ## Generate the dbt docs site and serve it on http://127.0.0.1:8080 (HOST, PORT)
 	$(DBT) docs generate --profiles-dir .
-	$(DBT) docs serve --profiles-dir . --host $(HOST) --port 8080 --no-browser
+	$(DBT) docs serve --profiles-dir . --host $(HOST) --port $(or $(PORT),8080) --no-browser
 
-serve: install ## Scoring API and prediction page on http://127.0.0.1:8000 (champion from MLflow; PORT, HOST)
-	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(PORT)
+serve: install ## Scoring API and prediction page on http://127.0.0.1:8000 (HOST, PORT)
+	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(or $(PORT),8000)
 
-mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http://127.0.0.1:5000
-	$(BIN)/python -m orchestration.mlflow_ui --host $(HOST) --port 5000
+mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http://127.0.0.1:5000 (HOST, PORT)
+	$(BIN)/python -m orchestration.mlflow_ui --host $(HOST) --port $(or $(PORT),5000)
 
 sql: install ## Interactive SQL shell (DuckDB CLI, read-only) on the warehouse
 	$(BIN)/duckdb -readonly $${DUCKDB_PATH:-data/warehouse.duckdb}

@@ -24,6 +24,16 @@ REGISTERED_MODEL = "road_accident_severity"
 EXPERIMENT = "road_accident_severity"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+MODEL_DESCRIPTION = (
+    "Predicts how badly a road user involved in an injury accident in France is hurt (unhurt, "
+    "light injury, hospitalised, killed) from the accident's conditions, the road, the vehicle "
+    "and the road user, as the BAAC files (ONISR) record them. Trained by the Dagster asset "
+    "`severity_model` on the dbt mart `marts.ml_features` (train split; validation for early "
+    "stopping and selection); evaluated on the accident-grouped test split. Promotion: the "
+    "`champion` alias moves to a challenger that beats the majority-class baseline and the "
+    "current champion on test macro-F1 (ml/promotion.py)."
+)
+EXPERIMENT_DESCRIPTION = "Training runs of road_accident_severity: " + MODEL_DESCRIPTION
 #: Run artifact: the typical road user of the training data (the scoring page's defaults).
 TYPICAL_ROAD_USER_ARTIFACT = "data/typical_road_user.json"
 #: Models are stored with skops, which loads only the types it is told to trust: ours, and
@@ -50,7 +60,15 @@ def configure_tracking(tracking_uri: str, artifact_root: Path | None = None) -> 
         location = artifact_root.resolve().as_uri() if is_local and artifact_root else None
         if location:
             artifact_root.mkdir(parents=True, exist_ok=True)
-        client.create_experiment(EXPERIMENT, artifact_location=location)
+        # The experiment opens in MLflow's model-training view, not its GenAI one.
+        client.create_experiment(
+            EXPERIMENT,
+            artifact_location=location,
+            tags={
+                "mlflow.experimentKind": "custom_model_development",
+                "mlflow.note.content": EXPERIMENT_DESCRIPTION,
+            },
+        )
     mlflow.set_experiment(EXPERIMENT)
     return client
 
@@ -77,13 +95,17 @@ def log_sklearn_model(estimator, name: str, input_example: pd.DataFrame):
     )
 
 
-def register_version(client: MlflowClient, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
+def register_version(
+    client: MlflowClient, model_uri: str, run_id: str, tags: dict[str, str], description: str = ""
+) -> str:
     """A new version of the registered model, created with all its tags at once."""
     try:
         client.get_registered_model(REGISTERED_MODEL)
     except MlflowException:
-        client.create_registered_model(REGISTERED_MODEL)
-    version = client.create_model_version(REGISTERED_MODEL, model_uri, run_id=run_id, tags=tags)
+        client.create_registered_model(REGISTERED_MODEL, description=MODEL_DESCRIPTION)
+    version = client.create_model_version(
+        REGISTERED_MODEL, model_uri, run_id=run_id, tags=tags, description=description
+    )
     return str(version.version)
 
 
@@ -157,5 +179,14 @@ def record_promotion(client: MlflowClient, version: str, decision: PromotionDeci
     }
     for key, value in tags.items():
         client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+    describe_version(
+        client, version, f"Promotion: {tags['promotion_decision'].replace('_', ' ')} ({decision.reason})."
+    )
     if decision.promote:
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
+
+
+def describe_version(client: MlflowClient, version: str, paragraph: str) -> None:
+    """Add a paragraph to a version's description (data, then test metrics, then decision)."""
+    current = client.get_model_version(REGISTERED_MODEL, version).description or ""
+    client.update_model_version(REGISTERED_MODEL, version, description=f"{current}\n\n{paragraph}".strip())

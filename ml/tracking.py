@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +16,13 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.code_dataset_source import CodeDatasetSource
 
 from ml import plots, registry
-from ml.data import baseline_columns, data_summary, split_frame
+from ml.data import ML_FEATURES, baseline_columns, data_summary, split_frame
 from ml.evaluation import Evaluation
 from ml.features import FeatureSpec
-from ml.metrics import metrics_table
+from ml.metrics import HEADLINE_METRICS, metrics_table
 from ml.scoring import model_input
 from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, TrainedModels, typical_road_user
 
@@ -113,7 +115,25 @@ def log_training_run(
     failed run, never a half-described version. ``config`` is the training configuration."""
     summary = data_summary(features)
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
-    with mlflow.start_run(run_name=f"severity-{trained_at}") as run:
+    years = summary["years"]
+    span = str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"
+    with mlflow.start_run(run_name=f"train {span} rows={summary['rows']}", tags=source_tags()) as run:
+        mlflow.set_tag(
+            "mlflow.note.content",
+            f"Gradient boosting on `marts.ml_features` ({summary['rows']:,} road users of {span}), with "
+            "the replaced project's random forest and the majority class fitted on the same rows.",
+        )
+        mlflow.log_input(
+            mlflow.data.from_pandas(
+                # Floats, as the model reads them (a missing code is NaN).
+                model_input(features, spec).assign(**{spec.target: features[spec.target].astype("float64")}),
+                source=CodeDatasetSource({"relation": ML_FEATURES, "produced_by": "dbt model ml_features"}),
+                name="ml_features",
+                targets=spec.target,
+                digest=summary["fingerprint"][:36],
+            ),
+            context="training",
+        )
         mlflow.log_params(
             {
                 **config,
@@ -159,7 +179,13 @@ def log_training_run(
             "data_fingerprint": summary["fingerprint"],
             "training_signature": signature,
         },
+        description=(
+            f"Trained {trained_at} on {summary['rows']:,} road users of {span} "
+            f"({', '.join(f'{n:,} {s}' for s, n in summary['rows_per_split'].items())}), "
+            f"max_leaf_nodes {trained.params.max_leaf_nodes}, {trained.best_iteration} iterations."
+        ),
     )
+    client.update_run(run.info.run_id, name=f"train {span} rows={summary['rows']} v{version}")
     client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHALLENGER, version)
     return TrainingRecord(
         run_id=run.info.run_id,
@@ -180,8 +206,10 @@ def log_evaluation(
     labels = [spec.classes[c] for c in classes]
     with mlflow.start_run(run_id=record.run_id):
         mlflow.log_metrics({f"test_{k}": v for k, v in result.metrics[MODEL].items()})
+        # Named after the model's own (test_macro_f1 sorts before test_macro_f1__majority_class),
+        # so that the MLflow UI shows the model's charts first, each baseline beside it.
         for name in (LEGACY_BASELINE, MAJORITY_BASELINE):
-            mlflow.log_metrics({f"baseline_{name}_test_{k}": v for k, v in result.metrics[name].items()})
+            mlflow.log_metrics({f"test_{k}__{name}": v for k, v in result.metrics[name].items()})
         for code, values in result.per_class.items():
             mlflow.log_metrics(
                 {f"test_{spec.classes[code].replace(' ', '_')}_{k}": v for k, v in values.items()}
@@ -210,9 +238,29 @@ def log_evaluation(
             ),
             "evaluation/calibration.png",
         )
+    model = result.metrics[MODEL]
+    registry.describe_version(
+        MlflowClient(),
+        record.version,
+        "Test split: " + ", ".join(f"{name} {model[name]:.4f}" for name in HEADLINE_METRICS) + ".",
+    )
     return EvaluationReport(
         version=record.version,
         run_id=record.run_id,
         metrics=result.metrics,
         beats_majority=result.beats_majority,
     )
+
+
+def source_tags() -> dict[str, str]:
+    """Where a run comes from, whichever entry point started it (make run, the Dagster UI,
+    a test): the project's git commit when there is one, and a readable source name."""
+    tags = {"mlflow.source.name": "severity_model (Dagster asset, orchestration/assets/ml.py)"}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ML_CODE, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        tags["mlflow.source.git.commit"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return tags

@@ -12,7 +12,7 @@ import dagster as dg
 
 from orchestration.assets.dbt import build_dbt_assets, dbt_cli
 from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
-from orchestration.assets.raw import raw_assets
+from orchestration.assets.raw import raw_assets, rejected_rows
 from orchestration.resources import MlflowResource, RawSourceResource, WarehouseResource
 
 raw_job = dg.define_asset_job("load_raw", selection=dg.AssetSelection.groups("raw"))
@@ -27,7 +27,14 @@ pipeline_job = dg.define_asset_job(
 @cache
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*raw_assets, build_dbt_assets(), severity_model, severity_model_evaluation, champion_model],
+        assets=[
+            *raw_assets,
+            rejected_rows,
+            build_dbt_assets(),
+            severity_model,
+            severity_model_evaluation,
+            champion_model,
+        ],
         jobs=[raw_job, pipeline_job],
         # DuckDB allows one writing process per database file, so the steps of a run share one
         # process and run one after the other (DuckDB itself uses every core inside a step).

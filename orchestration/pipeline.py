@@ -52,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DAGSTER_HOME", str(settings.DATA_DIR / "dagster_home"))
     result = run_pipeline(years, dg.DagsterInstance.get(), args.job)
     from orchestration.report import (
+        completed,
         failure_summary,
         print_check_summary,
         print_model_summary,
         print_run_summary,
     )
 
-    if not result.success:
+    if not completed(result):
         print(f"FAILED\n{failure_summary(result)}", file=sys.stderr)
         return 1
 

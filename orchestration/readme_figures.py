@@ -88,13 +88,10 @@ def results_block(client: MlflowClient) -> str:
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION)
     run = client.get_run(champion.run_id)
     metrics, tags = run.data.metrics, run.data.tags
-    prefixes = {
-        MODEL: "test_",
-        **{name: f"baseline_{name}_test_" for name in (LEGACY_BASELINE, MAJORITY_BASELINE)},
-    }
+    suffixes = {MODEL: "", **{name: f"__{name}" for name in (LEGACY_BASELINE, MAJORITY_BASELINE)}}
     rows = [
-        (MODEL_LABELS[name], *(f"{metrics[prefix + m]:.4f}" for m in HEADLINE_METRICS))
-        for name, prefix in prefixes.items()
+        (MODEL_LABELS[name], *(f"{metrics[f'test_{m}{suffix}']:.4f}" for m in HEADLINE_METRICS))
+        for name, suffix in suffixes.items()
     ]
     test_rows = int(tags["data.rows.test"])
     header = (

@@ -30,13 +30,23 @@ def root_cause(error) -> str:
     return _TERMINAL_COLOURS.sub("", error.message).strip()
 
 
+def completed(result: dg.ExecuteInProcessResult) -> bool:
+    """Every step ran and succeeded: Dagster calls a run with skipped steps a success."""
+    return result.success and not any(event.is_step_skipped for event in result.all_events)
+
+
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:
-    """Why a run failed: each failed step with its root cause, and each failed check (a dbt
-    test that fails makes `dbt build` fail: its name says which rule broke)."""
+    """Why a run failed: each failed or skipped step (with its root cause), and each failed
+    check (a dbt test that fails makes `dbt build` fail: its name says which rule broke)."""
     lines = [
         f"step {event.step_key} failed: {root_cause(event.step_failure_data.error)}"
         for event in result.all_events
         if event.is_step_failure
+    ]
+    lines += [
+        f"step {event.step_key} was skipped: {event.message}"
+        for event in result.all_events
+        if event.is_step_skipped
     ]
     lines += [
         f"check {evaluation.asset_key.to_user_string()} / {evaluation.check_name} failed"

@@ -99,3 +99,9 @@ def dbt_executable() -> str:
         if candidate.exists():
             return str(candidate)
     return shutil.which("dbt") or "dbt"
+
+
+def mlflow_ui_url() -> str:
+    """Where the MLflow UI is (``BAAC_MLFLOW_UI_URL``; `make mlflow` serves it there), for
+    links from the Dagster UI to runs."""
+    return os.environ.get("BAAC_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")

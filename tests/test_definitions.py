@@ -46,8 +46,18 @@ def test_importing_the_definitions_does_no_work():
 def test_raw_assets_are_one_per_table_in_the_raw_group():
     graph = build_definitions().resolve_asset_graph()
     raw = {key.to_user_string() for key in graph.get_all_asset_keys() if key.path[0] == "raw"}
-    assert raw == {"raw/caracteristics", "raw/places", "raw/users", "raw/vehicles", "raw/holidays"}
-    for key in raw:
+    assert raw == {
+        "raw/caracteristics",
+        "raw/places",
+        "raw/users",
+        "raw/vehicles",
+        "raw/holidays",
+        "raw/rejected_rows",
+    }
+    # The rejects table is written by the five loads and read by dbt: in the graph between them.
+    rejects = graph.get(dg.AssetKey(["raw", "rejected_rows"]))
+    assert len(rejects.parent_keys) == 5 and not rejects.is_materializable
+    for key in raw - {"raw/rejected_rows"}:
         node = graph.get(dg.AssetKey.from_user_string(key))
         assert node.group_name == "raw"
         assert node.partitions_def.get_partition_keys()[0] == "2005"
@@ -72,4 +82,4 @@ def test_code_location_loads_as_dagster_dev_starts_it(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.strip() == "29"
+    assert completed.stdout.strip() == "31"

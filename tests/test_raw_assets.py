@@ -51,7 +51,17 @@ def test_backfill_of_every_year_loads_the_sample_exactly(warehouse):
     assert users["2016"]["rejected_rows"].value == 0
     assert len(users["2016"]["preview"].value.records) == 5
     # One single-run backfill: each table materialized once for all 14 partitions.
-    assert len(result.get_asset_materialization_events()) == 5 * len(ALL_YEARS)
+    events = result.get_asset_materialization_events()
+    materialized = {
+        (
+            e.step_materialization_data.materialization.asset_key,
+            e.step_materialization_data.materialization.partition,
+        )
+        for e in events
+    }
+    assert len(materialized) == 5 * len(ALL_YEARS)
+    # One step per table for all 14 years; each year has the run's event, then its own.
+    assert len({e.step_key for e in events}) == 5 and len(events) == 2 * 5 * len(ALL_YEARS)
     assert query(warehouse, "select count(*) from raw.rejected_rows") == [(0,)]
 
 
@@ -134,8 +144,9 @@ def test_corrupted_rows_are_rejected_with_line_numbers_and_the_rest_loads(wareho
         "NOT AN INTEGER: column place holds 1.5, not a whole number in INTEGER range "
         "(row Num_Acc=201600000004, num_veh=C03)",
     ]
-    (materialization,) = result.asset_materializations_for_node("raw__users")
-    assert materialization.partition == "2016"
+    # The run's materialization of 2016, then 2016's own (the latest, with its rows).
+    run_event, materialization = result.asset_materializations_for_node("raw__users")
+    assert run_event.partition == materialization.partition == "2016"
     assert materialization.metadata["loaded_rows"].value == 10
     # Six rejects have a year, 2016; the one without is not a row of any year.
     assert materialization.metadata["rejected_rows"].value == 6

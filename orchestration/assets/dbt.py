@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration import settings
+from orchestration.resources import WarehouseResource
 
 #: Runs this environment's dbt so that it dies with the pipeline (see the script).
 DBT_WITH_PARENT = Path(__file__).resolve().parent.parent / "dbt_with_parent"
@@ -62,10 +63,38 @@ class LayeredDbtTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else super().get_group_name(dbt_resource_props)
 
 
+def table_metadata(conn, asset_key: dg.AssetKey) -> dict:
+    """Row count and column types of the warehouse table behind a dbt asset."""
+    schema, name = asset_key.path[-2:]
+    columns = conn.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, name],
+    ).fetchall()
+    if not columns:
+        return {}
+    (rows,) = conn.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+    return {
+        "dagster/row_count": rows,
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t.lower()) for c, t in columns]),
+    }
+
+
 def build_dbt_assets() -> dg.AssetsDefinition:
     @dbt_assets(manifest=baac_dbt_project().manifest_path, dagster_dbt_translator=LayeredDbtTranslator())
-    def baac_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        """`dbt build`: seeds, models, unit tests and data tests, in dependency order."""
-        yield from dbt.cli(["build"], context=context).stream()
+    def baac_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        """`dbt build`: seeds, models, unit tests and data tests, in dependency order; each
+        table's row count and column types are recorded on its asset. They are read once dbt
+        has finished (it holds the warehouse while it builds), not through dbt's adapter in
+        this process, which would keep the file open with its own settings."""
+        events = list(dbt.cli(["build"], context=context).stream())
+        with warehouse.get_connection(read_only=True) as conn:
+            for event in events:
+                if isinstance(event, dg.Output):
+                    key = context.asset_key_for_output(event.output_name)
+                    event = event.with_metadata({**event.metadata, **table_metadata(conn, key)})
+                elif isinstance(event, dg.AssetMaterialization):
+                    event = event.with_metadata({**event.metadata, **table_metadata(conn, event.asset_key)})
+                yield event
 
     return baac_dbt_models

@@ -86,6 +86,22 @@ def read_training_tables(
         return data.read_training_tables(conn, spec)
 
 
+def run_link(client, run_id: str) -> dg.MetadataValue:
+    """A link to the run in the MLflow UI."""
+    experiment = client.get_run(run_id).info.experiment_id
+    return dg.MetadataValue.url(f"{settings.mlflow_ui_url()}/#/experiments/{experiment}/runs/{run_id}")
+
+
+def ranked_importance(importance: pd.DataFrame, top: int = 10) -> dg.MetadataValue:
+    """The most important features, in rank order (a JSON object would be shown sorted by name)."""
+    rows = [
+        f"| {rank} | {name} | {row.importance_mean:.4f} | {row.importance_std:.4f} |"
+        for rank, (name, row) in enumerate(importance.head(top).iterrows(), start=1)
+    ]
+    header = "| rank | feature | drop in validation macro-F1 | std |\n|---|---|---|---|\n"
+    return dg.MetadataValue.md(header + "\n".join(rows))
+
+
 @dg.asset(
     group_name="ml",
     deps=[relation_asset_key(data.ML_FEATURES), relation_asset_key(data.BASELINE_FEATURES)],
@@ -120,7 +136,7 @@ def severity_model(
                 "version": record.version,
                 "retrained": False,
                 "reason": "same data, feature specification, code and parameters as the champion",
-                "mlflow_run_id": record.run_id,
+                "mlflow_run": run_link(client, record.run_id),
                 "training_signature": signature,
             },
         )
@@ -141,7 +157,7 @@ def severity_model(
             "registered_model": registry.REGISTERED_MODEL,
             "version": record.version,
             "alias": registry.CHALLENGER,
-            "mlflow_run_id": record.run_id,
+            "mlflow_run": run_link(client, record.run_id),
             "validation_macro_f1": dg.MetadataValue.json(
                 {str(k): round(v, 4) for k, v in trained.selection.items()}
             ),
@@ -195,9 +211,7 @@ def severity_model_evaluation(
         metadata={
             **{f"test_{name}": round(value, 4) for name, value in report.model_metrics.items()},
             "model_vs_baselines": dg.MetadataValue.md(report.table()),
-            "top_features": dg.MetadataValue.json(
-                {} if importance is None else importance["importance_mean"].head(10).round(4).to_dict()
-            ),
+            **({} if importance is None else {"top_features": ranked_importance(importance)}),
             "test_rows": int(len(result.y_test)),
             "version": report.version,
         },

@@ -36,8 +36,6 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
         description=f"{table.description} Loaded as-is from the source CSV into DuckDB.",
         partitions_def=accident_years,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        # Each year gets its own materialization and metadata (a run loads many years at once).
-        output_required=False,
         metadata={
             "dagster/column_schema": dg.TableSchema(
                 columns=[
@@ -70,6 +68,16 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
             result = load_raw_table(conn, table, files, years, allow_shrinking=config.allow_shrinking)
         context.log.info(
             f"{table.name}: {result.loaded_rows:,} rows loaded, {result.rejected_rows:,} rejected"
+        )
+        # The run's own materialization (one per year of the run, with the run's totals), then
+        # one per year with that year's rows: the latest of each year is its own.
+        yield dg.MaterializeResult(
+            metadata={
+                "run_loaded_rows_by_year": dg.MetadataValue.json(
+                    {str(year): result.loaded_by_year.get(year, 0) for year in years}
+                ),
+                "table": f"{RAW_SCHEMA}.{table.name}",
+            }
         )
         with warehouse.get_connection(read_only=True) as conn:
             previews = {year: preview(conn, table, year) for year in years if result.loaded_by_year.get(year)}
@@ -120,3 +128,13 @@ def preview(conn, table: RawTable, year: int, rows: int = 5) -> dg.MetadataValue
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
     raw_assets = [build_raw_asset(table) for table in RAW_TABLES.values()]
+
+#: raw.rejected_rows, written by every raw asset: in the graph between them and dbt's
+#: stg_rejected_rows (the dbt source maps to this key).
+rejected_rows = dg.AssetSpec(
+    key=[RAW_SCHEMA, REJECTED_ROWS_TABLE],
+    group_name="raw",
+    deps=[asset.key for asset in raw_assets],
+    description="Every line the raw assets could not load, with file, line, year, column and reason.",
+    kinds={"duckdb"},
+)

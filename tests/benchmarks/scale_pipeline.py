@@ -137,9 +137,9 @@ def run_one(folder: Path, out: Path) -> None:
         with RssSampler() as sampler:
             result = run_pipeline(settings.parse_years("2005-2016"), dg.DagsterInstance.ephemeral())
         total = time.time() - started
-        if not result.success:
-            from orchestration.report import failure_summary
+        from orchestration.report import completed, failure_summary
 
+        if not completed(result):
             raise SystemExit(f"pipeline failed:\n{failure_summary(result)}")
         begun, steps = {}, {}
         for event in result.all_events:
