@@ -74,6 +74,9 @@ def _in_bitset(bitset: np.ndarray, value: int) -> bool:
 class CompiledBoosting:
     """``CodebookTyper`` + ``HistGradientBoostingClassifier`` as lookup tables and flat trees."""
 
+    #: It picks its threads itself (``ml.threads``): callers need not limit OpenMP.
+    manages_threads = True
+
     def __init__(self, pipeline: Pipeline, columns: list[str]):
         typer: CodebookTyper = pipeline.steps[0][1]
         booster: HistGradientBoostingClassifier = pipeline.steps[-1][1]

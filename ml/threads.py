@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 #: Up to this many rows, one thread.
 SINGLE_THREAD_MAX_ROWS = 4_096
@@ -37,5 +38,11 @@ def openmp_threads_for_rows(n_rows: int) -> Iterator[int]:
     ``threads_for_rows(n_rows)`` threads. OpenMP's limit belongs to the calling thread, so
     this must wrap the call in the thread that makes it."""
     threads = threads_for_rows(n_rows)
-    with threadpool_limits(threads, user_api="openmp"):
+    with _controller().limit(limits=threads, user_api="openmp"):
         yield threads
+
+
+@cache
+def _controller() -> ThreadpoolController:
+    """Finding the loaded thread pools scans the process's libraries: once is enough."""
+    return ThreadpoolController()
