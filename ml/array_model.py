@@ -255,9 +255,9 @@ class CompiledBoosting:
         return self._raw_predictors(self.encode(X), threads_for_rows(len(X)))
 
     def predict_proba(self, X: np.ndarray, method: str | None = None) -> np.ndarray:
-        raw = self.raw_predict(X, method)
-        if len(raw) == 0:
+        if len(X) == 0:
             return np.zeros((0, len(self.classes_)))
+        raw = self.raw_predict(X, method)
         return self.booster._loss.predict_proba(raw if raw.shape[1] > 1 else raw[:, 0])
 
 

@@ -41,9 +41,11 @@ class CodebookTyper(TransformerMixin, BaseEstimator):
     boosting treats it as a category, never as a number), the rest floats.
 
     ``transform`` takes a DataFrame (training, evaluation) or a float array whose columns
-    are ``columns`` in order (scoring: NaN = not recorded); both give the same frame. The
-    lookup tables of the array path are built on first use, never stored: models saved
-    before they existed load and score the same way.
+    are ``columns`` in order (scoring: NaN = not recorded); both give the same frame. Codes
+    are typed through a lookup table (``pd.Categorical.from_codes``), not by matching
+    values (which pandas deprecates for values outside the categories, and which is slow).
+    The tables are built on first use, never stored: models saved before they existed load
+    and score the same way.
     """
 
     def __init__(self, columns: list[str] | None = None, categories: dict[str, list[int]] | None = None):
@@ -55,16 +57,14 @@ class CodebookTyper(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
         if not isinstance(X, pd.DataFrame):
-            return self._transform_array(np.asarray(X, dtype=np.float64))
-        columns = {}
-        for name in self.columns:
-            if name in self.categories:
-                columns[name] = pd.Categorical(X[name], categories=self.categories[name])
-            else:
-                columns[name] = pd.to_numeric(X[name], errors="coerce").astype("float64")
-        return pd.DataFrame(columns, index=X.index)
+            return self._typed(np.asarray(X, dtype=np.float64), index=None)
+        numbers = np.column_stack(
+            [pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64) for name in self.columns]
+        ).reshape(len(X), len(self.columns))
+        return self._typed(numbers, index=X.index)
 
-    def _transform_array(self, X: np.ndarray) -> pd.DataFrame:
+    def _typed(self, X: np.ndarray, index) -> pd.DataFrame:
+        """A value outside a column's code book (or NaN) becomes a missing category."""
         if X.ndim != 2 or X.shape[1] != len(self.columns):
             raise ValueError(f"Expected rows of {len(self.columns)} features ({self.columns}), got {X.shape}")
         columns = {}
@@ -75,7 +75,7 @@ class CodebookTyper(TransformerMixin, BaseEstimator):
                 columns[name] = pd.Categorical.from_codes(codes, dtype=self._dtype(name))
             else:
                 columns[name] = X[:, j]
-        return pd.DataFrame(columns)
+        return pd.DataFrame(columns, index=index)
 
     def codebook_table(self, name: str) -> CodeTable:
         """Code -> its position in the code book of column ``name`` (the Categorical's code)."""
