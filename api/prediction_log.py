@@ -304,7 +304,10 @@ def compact_day(directory: Path, day: date) -> int:
     rows = read_day(directory, day)
     target = folder / COMPACTED_FILE
     partial = folder / f".{COMPACTED_FILE}.{os.getpid()}.tmp"
-    table = pa.Table.from_pandas(rows, preserve_index=False)
+    # The time column by hand: pyarrow reads a tz-aware column through a deprecated pandas path.
+    utc = pa.array(rows[TIME_COLUMN].dt.tz_convert(None).to_numpy(), type=pa.timestamp("us", tz="UTC"))
+    table = pa.Table.from_pandas(rows.drop(columns=[TIME_COLUMN]), preserve_index=False)
+    table = table.add_column(0, TIME_COLUMN, utc)
     pq.write_table(table, partial)
     with open(partial, "rb") as handle:
         os.fsync(handle.fileno())
