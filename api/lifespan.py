@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -55,6 +56,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.prediction_log = PredictionLog(
         settings.prediction_log_dir, commit_interval=settings.prediction_log_commit_ms / 1000
     )
+    # Everything loaded so far (libraries, the model) lives as long as the process: out of the
+    # cyclic collector's sight, a full collection (set off by a large batch's objects) no
+    # longer walks it while holding the GIL, which stalled /health for hundreds of ms.
+    gc.collect()
+    gc.freeze()
     watcher = None
     if settings.refresh_seconds > 0:
         watcher = asyncio.create_task(watch_for_new_champion(store, settings.refresh_seconds))

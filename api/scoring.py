@@ -16,6 +16,9 @@ from pydantic import BaseModel
 from ml.features import FeatureSpec
 from ml.scoring import Scores, score_road_users
 
+#: Road users converted per step (see ``encode_road_users``).
+ENCODE_SLICE = 500
+
 
 def encode_road_users(road_users: Sequence[BaseModel], spec: FeatureSpec) -> np.ndarray:
     """One row per road user, one float column per feature in specification order.
@@ -23,11 +26,17 @@ def encode_road_users(road_users: Sequence[BaseModel], spec: FeatureSpec) -> np.
     The request models declare the features in that order, so each model's fields are read
     in one pass (``None`` becomes NaN in a float array)."""
     names = spec.names
-    if road_users and list(type(road_users[0]).model_fields) != names:
-        rows = [[getattr(user, name) for name in names] for user in road_users]
-    else:
-        rows = [list(user.__dict__.values()) for user in road_users]
-    return np.array(rows, dtype=np.float64).reshape(len(road_users), len(names))
+    out = np.empty((len(road_users), len(names)), dtype=np.float64)
+    in_order = not road_users or list(type(road_users[0]).model_fields) == names
+    # In slices: one conversion of 10,000 rows would hold the GIL (the event loop) throughout.
+    for start in range(0, len(road_users), ENCODE_SLICE):
+        users = road_users[start : start + ENCODE_SLICE]
+        if in_order:
+            rows = [list(user.__dict__.values()) for user in users]
+        else:
+            rows = [[getattr(user, name) for name in names] for user in users]
+        out[start : start + len(users)] = np.array(rows, dtype=np.float64).reshape(len(users), len(names))
+    return out
 
 
 def predict_severity(model, inputs: np.ndarray, spec: FeatureSpec) -> Scores:

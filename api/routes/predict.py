@@ -12,6 +12,7 @@ validates (the same models, the same 422s), scores, logs and writes the answer.
 
 import json
 import logging
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated
@@ -48,7 +49,7 @@ def log_predictions(
     """Append the predictions to the log and wait for them to be on disk, or refuse them:
     503 when the log cannot be written."""
     logged_at = datetime.now(UTC)
-    lines = format_rows(
+    header, lines = format_rows(
         logged_at,
         new_request_id(),
         spec.names,
@@ -60,13 +61,58 @@ def log_predictions(
         model.version,
     )
     try:
-        prediction_log.append(logged_at.date(), lines)
+        prediction_log.append(logged_at.date(), header, lines)
     except PredictionLogError as error:
         metrics.log_failures.inc()
         log.error("Could not write the prediction log under %s: %s", prediction_log.directory, error)
         raise HTTPException(status_code=503, detail=f"Prediction log unavailable: {error}") from error
     for label, count in Counter(scores.predicted.tolist()).items():
         metrics.predictions.labels(spec.classes[label]).inc(count)
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def loads_in_steps(body: bytes):
+    """``json.loads``, but a top-level list is decoded one item at a time: one C call over a
+    10,000-row body would hold the GIL (and so the event loop) for its whole length."""
+    text = body.decode("utf-8")
+    i = _WHITESPACE.match(text, 0).end()
+    if not text.startswith("[", i):
+        return json.loads(text)
+    items: list = []
+    i = _WHITESPACE.match(text, i + 1).end()
+    if text.startswith("]", i):
+        i += 1
+    else:
+        while True:
+            item, i = _DECODER.raw_decode(text, i)
+            items.append(item)
+            i = _WHITESPACE.match(text, i).end()
+            if text.startswith(",", i):
+                i = _WHITESPACE.match(text, i + 1).end()
+            elif text.startswith("]", i):
+                i += 1
+                break
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+    if _WHITESPACE.match(text, i).end() != len(text):
+        raise json.JSONDecodeError("Extra data", text, i)
+    return items
+
+
+def dumps_in_steps(content: dict) -> bytes:
+    """``json.dumps`` of an answer, a batch's predictions one at a time (see ``loads_in_steps``)."""
+    predictions = content.get("predictions")
+    if predictions is None:
+        return json.dumps(content, allow_nan=False).encode()
+    rest = json.dumps({k: v for k, v in content.items() if k != "predictions"}, allow_nan=False)
+    step = 500
+    items = ", ".join(
+        json.dumps(predictions[i : i + step], allow_nan=False)[1:-1] for i in range(0, len(predictions), step)
+    )
+    return f'{{"predictions": [{items}], {rest[1:]}'.encode()
 
 
 def request_body_schema(road_user_ref: str) -> dict:
@@ -95,7 +141,7 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
         if not body:
             raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
         try:
-            payload = json.loads(body)
+            payload = loads_in_steps(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RequestValidationError(
                 [
@@ -126,7 +172,7 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
             if isinstance(parsed, list)
             else {**predictions[0], "model": ref}
         )
-        return Response(json.dumps(content, allow_nan=False), media_type="application/json")
+        return Response(dumps_in_steps(content), media_type="application/json")
 
     @router.post(
         "/predict",

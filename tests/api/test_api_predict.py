@@ -96,7 +96,7 @@ def test_a_missing_code_field_lists_its_allowed_codes(client, typical):
 def test_every_prediction_is_logged(client, typical, tmp_path, champion):
     answer = client.post("/predict", json=[typical, {**typical, "age": 90}]).json()
     (day,) = tmp_path.glob("date=*")
-    assert [p.suffix for p in day.iterdir()] == [".ndjson"]  # one file for this process
+    assert [p.suffix for p in day.iterdir()] == [".csv"]  # one file for this process
     log = read_prediction_log(tmp_path)
     assert len(log) == 2
     assert list(log["model_version"]) == [champion.version] * 2

@@ -1,4 +1,4 @@
-"""The prediction log: append-only NDJSON per process and day, group commit (a request is
+"""The prediction log: append-only CSV per process and day, group commit (a request is
 answered after the fsync that covers it), and compaction of closed days into Parquet."""
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ from ml.defaults import PROJECT_ROOT
 LABELS = ["unhurt", "light injury", "hospitalised", "killed"]
 
 
-def lines_for(spec, logged_at: datetime, request_id: str, rows: int, seed: int) -> tuple[bytes, np.ndarray]:
+def lines_for(spec, logged_at: datetime, request_id: str, rows: int, seed: int):
     rng = np.random.default_rng(seed)
     inputs = rng.uniform(0, 100, size=(rows, len(spec.names)))
     inputs[rng.random(inputs.shape) < 0.2] = np.nan
     proba = rng.dirichlet(np.ones(4), size=rows)
     severities = np.array([1, 2, 3, 4])[proba.argmax(axis=1)]
-    lines = format_rows(logged_at, request_id, spec.names, inputs, severities, LABELS, proba, "m", "7")
-    return lines, inputs
+    header, lines = format_rows(
+        logged_at, request_id, spec.names, inputs, severities, LABELS, proba, "m", "7"
+    )
+    return (header, lines), inputs
 
 
 def test_rows_are_written_in_full_and_read_back_exactly(spec, tmp_path):
@@ -43,11 +45,11 @@ def test_rows_are_written_in_full_and_read_back_exactly(spec, tmp_path):
     lines, inputs = lines_for(spec, now, "r1", 3, seed=0)
     log = PredictionLog(tmp_path)
     try:
-        log.append(now.date(), lines)
+        log.append(now.date(), *lines)
     finally:
         log.close()
     (path,) = (tmp_path / "date=2024-05-01").iterdir()
-    assert path.name == f"predictions-{os.getpid()}.ndjson"
+    assert path.name == f"predictions-{os.getpid()}.csv"
     rows = read_prediction_log(tmp_path)
     assert list(rows["request_row"]) == [0, 1, 2] and set(rows["request_id"]) == {"r1"}
     np.testing.assert_array_equal(rows[spec.names].to_numpy(), inputs)  # NaN where null, floats exact
@@ -65,7 +67,7 @@ def test_concurrent_appends_share_commits_and_all_land(spec, tmp_path, monkeypat
 
     def one_request(i: int) -> None:
         try:
-            log.append(today.date(), lines_for(spec, datetime.now(UTC), f"request-{i:03d}", 2, seed=i)[0])
+            log.append(today.date(), *lines_for(spec, datetime.now(UTC), f"request-{i:03d}", 2, seed=i)[0])
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -88,9 +90,9 @@ def test_a_commit_that_fails_fails_every_request_it_covered_and_the_log_recovers
     log = PredictionLog(blocker)
     now = datetime.now(UTC)
     with pytest.raises(PredictionLogError):
-        log.append(now.date(), lines_for(spec, now, "r", 1, seed=0)[0])
+        log.append(now.date(), *lines_for(spec, now, "r", 1, seed=0)[0])
     blocker.unlink()  # the disk is back
-    log.append(now.date(), lines_for(spec, now, "r2", 1, seed=1)[0])
+    log.append(now.date(), *lines_for(spec, now, "r2", 1, seed=1)[0])
     log.close()
     assert list(read_prediction_log(blocker)["request_id"]) == ["r2"]
 
@@ -99,8 +101,8 @@ def test_a_line_cut_short_by_a_crash_is_left_out(spec, tmp_path):
     now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     folder = tmp_path / "date=2024-05-01"
     folder.mkdir()
-    lines, _ = lines_for(spec, now, "r1", 2, seed=0)
-    (folder / "predictions-1.ndjson").write_bytes(lines + lines[:40])
+    (header, lines), _ = lines_for(spec, now, "r1", 2, seed=0)
+    (folder / "predictions-1.csv").write_bytes(header + lines + lines[:40])
     assert len(read_day(tmp_path, now.date())) == 2
 
 
@@ -109,7 +111,7 @@ def append_days(spec, directory, days: list[date]) -> None:
     try:
         for i, day in enumerate(days):
             logged_at = datetime(day.year, day.month, day.day, 10, i, tzinfo=UTC)
-            log.append(day, lines_for(spec, logged_at, f"request-{i}", 3, seed=i)[0])
+            log.append(day, *lines_for(spec, logged_at, f"request-{i}", 3, seed=i)[0])
     finally:
         log.close()
 
@@ -126,7 +128,7 @@ def test_compaction_turns_closed_days_into_one_parquet_file_with_the_same_rows(s
         assert [p.name for p in folder.iterdir()] == [COMPACTED_FILE]
         compacted = pd.read_parquet(folder / COMPACTED_FILE)
         pd.testing.assert_frame_equal(compacted, before[day])
-    assert [p.suffix for p in (tmp_path / f"date={today}").iterdir()] == [".ndjson"]  # today stays open
+    assert [p.suffix for p in (tmp_path / f"date={today}").iterdir()] == [".csv"]  # today stays open
     # Analysts read every closed day with one glob, the day coming from the folder name.
     import duckdb
 
@@ -144,7 +146,7 @@ def test_compaction_turns_closed_days_into_one_parquet_file_with_the_same_rows(s
 def test_a_compaction_interrupted_before_removing_its_sources_counts_no_row_twice(spec, tmp_path):
     day = date(2024, 5, 1)
     append_days(spec, tmp_path, [day, day])
-    (source,) = (tmp_path / f"date={day}").glob("*.ndjson")
+    (source,) = (tmp_path / f"date={day}").glob("*.csv")
     kept = source.read_bytes()
     compact(tmp_path, today=day + timedelta(days=1), quiet_seconds=0)
     source.write_bytes(kept)  # as if the process died between the rename and the unlink
