@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api.errors import readable_validation_errors
 from api.lifespan import lifespan
-from api.metrics import ServiceMetrics, record_request_metrics
+from api.metrics import RequestMetricsMiddleware, ServiceMetrics
 from api.routes import features, health, model, page
 from api.routes.predict import predict_router
 from api.schemas import build_road_user_model
@@ -35,7 +35,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.spec = spec
     app.state.metrics = ServiceMetrics()  # one registry per app: tests build several
-    app.middleware("http")(record_request_metrics)
+    app.add_middleware(RequestMetricsMiddleware)
     app.add_exception_handler(RequestValidationError, readable_validation_errors)
     road_user = build_road_user_model(spec)
     app.include_router(predict_router(spec, road_user))

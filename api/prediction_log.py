@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,43 @@ def log_columns(feature_names: Sequence[str], class_labels: Sequence[str]) -> li
     ]
 
 
+#: Below this many rows, lines are formatted in Python (Arrow's fixed cost is larger).
+ARROW_MIN_ROWS = 64
+
+
+@cache
+def _header(columns: tuple[str, ...]) -> bytes:
+    batch = pa.RecordBatch.from_arrays([pa.array([], pa.null()) for _ in columns], names=list(columns))
+    return _csv(batch, header=True)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _csv_lines_in_python(
+    logged_at: datetime,
+    request_id: str,
+    inputs: np.ndarray,
+    severities: np.ndarray,
+    probabilities: np.ndarray,
+    model_name: str,
+    model_version: str,
+) -> bytes:
+    """The lines Arrow would write, for a few rows: floats in shortest round-trip form
+    (``repr``), an empty field for NaN, text quoted."""
+    stamp = logged_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ")
+    head = f"{stamp},{_quoted(request_id)},"
+    model = f"{_quoted(model_name)},{_quoted(model_version)},"
+    lines = []
+    for i, (row, severity, proba) in enumerate(
+        zip(inputs.tolist(), np.asarray(severities).tolist(), probabilities.tolist(), strict=True)
+    ):
+        features = ",".join("" if v != v else repr(v) for v in row)
+        lines.append(f"{head}{i},{features},{model}{severity},{','.join(map(repr, proba))}\n")
+    return "".join(lines).encode()
+
+
 def _csv(batch: pa.RecordBatch, header: bool) -> bytes:
     sink = pa.BufferOutputStream()
     pa_csv.write_csv(batch, sink, pa_csv.WriteOptions(include_header=header, quoting_style="needed"))
@@ -99,6 +137,14 @@ def format_rows(
     field for "not recorded", model, predicted severity, each class's probability) and the
     header line a new file starts with."""
     n = len(inputs)
+    header = _header(tuple(log_columns(feature_names, class_labels)))
+    inputs = np.asarray(inputs, dtype=np.float64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if n < ARROW_MIN_ROWS:
+        lines = _csv_lines_in_python(
+            logged_at, request_id, inputs, severities, probabilities, model_name, model_version
+        )
+        return header, lines
     instant = np.datetime64(logged_at.astimezone(UTC).replace(tzinfo=None), "us")
     text = pa.string()
     arrays = [
@@ -112,7 +158,7 @@ def format_rows(
         *(pa.array(column) for column in np.asarray(probabilities, dtype=np.float64).T),
     ]
     batch = pa.RecordBatch.from_arrays(arrays, names=log_columns(feature_names, class_labels))
-    return _csv(batch.slice(0, 0), header=True), _csv(batch, header=False)
+    return header, _csv(batch, header=False)
 
 
 @dataclass

@@ -57,6 +57,24 @@ def test_rows_are_written_in_full_and_read_back_exactly(spec, tmp_path):
     assert set(rows["model_version"]) == {"7"}
 
 
+def test_few_rows_are_formatted_as_arrow_formats_many(spec, tmp_path, monkeypatch):
+    now = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    (header, in_python), inputs = lines_for(spec, now, 'r"1', 5, seed=3)
+    monkeypatch.setattr(prediction_log_module, "ARROW_MIN_ROWS", 0)
+    (arrow_header, by_arrow), _ = lines_for(spec, now, 'r"1', 5, seed=3)
+    assert header == arrow_header
+    for name, lines in (("python", in_python), ("arrow", by_arrow)):
+        folder = tmp_path / name / "date=2024-05-01"
+        folder.mkdir(parents=True)
+        (folder / "predictions-1.csv").write_bytes(header + lines)
+    python_rows = read_prediction_log(tmp_path / "python")
+    pd.testing.assert_frame_equal(python_rows, read_prediction_log(tmp_path / "arrow"))
+    np.testing.assert_array_equal(python_rows[spec.names].to_numpy(), inputs)
+    assert (
+        python_rows["logged_at"].iloc[0] == pd.Timestamp(now) and python_rows["request_id"].iloc[0] == 'r"1'
+    )
+
+
 def test_concurrent_appends_share_commits_and_all_land(spec, tmp_path, monkeypatch):
     fsyncs = []
     real_fsync = os.fsync
