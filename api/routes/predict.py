@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ApiKeyChecked, ChampionDep, MetricsDep, PredictionLogDep
+from api.deps import ApiKeyChecked, ChampionDep
 from api.metrics import ServiceMetrics
 from api.model_store import LoadedModel
 from api.prediction_log import PredictionLog, PredictionLogError, format_rows, new_request_id
@@ -181,10 +181,11 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
         openapi_extra=request_body_schema("#/components/schemas/RoadUser"),
         summary=f"Score one road user (an object) or a batch (a list of at most {MAX_BATCH_SIZE:,})",
     )
-    async def predict(
-        request: Request, model: ChampionDep, metrics: MetricsDep, prediction_log: PredictionLogDep
-    ):
+    async def predict(request: Request, model: ChampionDep):
+        # The metrics and the log are read from the app's state, not declared: each declared
+        # dependency costs FastAPI's resolver time on every request.
+        state = request.app.state
         body = await request.body()
-        return await run_in_threadpool(answer, body, model, metrics, prediction_log)
+        return await run_in_threadpool(answer, body, model, state.metrics, state.prediction_log)
 
     return router

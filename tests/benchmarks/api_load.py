@@ -160,9 +160,7 @@ async def fixed_rate(base_url: str, bodies: list[bytes], rate: float, seconds: f
         await client.get("/health")
         start = time.perf_counter()
 
-        async def one(i: int) -> None:
-            scheduled = start + i / rate
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        async def one(i: int, scheduled: float) -> None:
             try:
                 response = await client.post("/predict", content=bodies[i % len(bodies)], headers=headers)
                 if response.status_code != 200:
@@ -171,7 +169,12 @@ async def fixed_rate(base_url: str, bodies: list[bytes], rate: float, seconds: f
                 errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
             latencies.append(time.perf_counter() - scheduled)
 
-        await asyncio.gather(*(one(i) for i in range(total)))
+        tasks = []
+        for i in range(total):  # each request starts at its time, answered or not the ones before
+            scheduled = start + i / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(i, scheduled)))
+        await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     return {"latencies": np.array(latencies), "errors": errors, "achieved": total / elapsed, "total": total}
 
