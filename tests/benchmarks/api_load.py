@@ -10,7 +10,9 @@
 2. over HTTP: ``uvicorn api.main:app`` (one process) on loopback, offered single-user
    requests at a fixed arrival rate for a while by an async httpx client (each request's
    latency counts from its scheduled start, so a late client does not hide a slow server),
-   then 10,000-user batches.
+   then 10,000-user batches. The load comes from ``--clients`` processes (an async client
+   is CPU-bound at these rates); the server's own timing of /predict (its Prometheus
+   histogram) is printed beside, to tell a slow server from a slow client.
 
 It prints a markdown table. Timings depend on the machine and on what else runs on it:
 run it alone for figures worth quoting.
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -149,8 +152,9 @@ def start_uvicorn(tracking_uri: str, log_dir: Path) -> tuple[subprocess.Popen, s
     raise SystemExit("uvicorn did not answer /health within 180 s")
 
 
-async def fixed_rate(base_url: str, bodies: list[bytes], rate: float, seconds: float) -> dict:
-    """Offer ``rate`` requests per second for ``seconds``, whatever the answers' pace."""
+async def fixed_rate(base_url: str, bodies: list[bytes], rate: float, seconds: float, offset: float) -> dict:
+    """Offer ``rate`` requests per second for ``seconds``, whatever the answers' pace (the
+    first at ``offset`` seconds, so that several clients interleave)."""
     total = int(rate * seconds)
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -158,7 +162,7 @@ async def fixed_rate(base_url: str, bodies: list[bytes], rate: float, seconds: f
     headers = {"content-type": "application/json"}
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
         await client.get("/health")
-        start = time.perf_counter()
+        start = time.perf_counter() + offset
 
         async def one(i: int, scheduled: float) -> None:
             try:
@@ -176,16 +180,60 @@ async def fixed_rate(base_url: str, bodies: list[bytes], rate: float, seconds: f
             tasks.append(asyncio.create_task(one(i, scheduled)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
-    return {"latencies": np.array(latencies), "errors": errors, "achieved": total / elapsed, "total": total}
+    return {"latencies": latencies, "errors": errors, "total": total, "elapsed": elapsed}
 
 
-def over_http(tracking_uri: str, spec: FeatureSpec, rate: float, seconds: float) -> list[tuple[str, str]]:
+def client_process(args: tuple) -> dict:
+    """One load client (a process of its own: an async client is CPU-bound at these rates)."""
+    return asyncio.run(fixed_rate(*args))
+
+
+def offered_load(base_url: str, bodies: list[bytes], rate: float, seconds: float, clients: int) -> dict:
+    start_at = 1.0  # every client's first request, after they all connected
+    jobs = [
+        (base_url, bodies[i::clients], rate / clients, seconds, start_at + i / rate) for i in range(clients)
+    ]
+    with ProcessPoolExecutor(clients) as pool:
+        results = list(pool.map(client_process, jobs))
+    latencies = np.concatenate([r["latencies"] for r in results])
+    errors: dict[str, int] = {}
+    for result in results:
+        for key, count in result["errors"].items():
+            errors[key] = errors.get(key, 0) + count
+    achieved = sum(r["total"] for r in results) / max(r["elapsed"] for r in results)
+    return {"latencies": latencies, "errors": errors, "achieved": achieved}
+
+
+def server_latency(base_url: str) -> tuple[float, int, dict[float, float]]:
+    """/predict as the server measured it (Prometheus histogram): mean, count, share within
+    each bucket bound."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    buckets, total, count = {}, 0.0, 0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("path") != "/predict" or sample.labels.get("method") != "POST":
+                continue
+            if sample.name.endswith("_bucket"):
+                buckets[float(sample.labels["le"])] = sample.value
+            elif sample.name.endswith("_sum"):
+                total = sample.value
+            elif sample.name.endswith("_count"):
+                count = int(sample.value)
+    shares = {bound: value / count for bound, value in sorted(buckets.items())} if count else {}
+    return (total / count if count else float("nan")), count, shares
+
+
+def over_http(
+    tracking_uri: str, spec: FeatureSpec, rate: float, seconds: float, clients: int
+) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         process, base_url = start_uvicorn(tracking_uri, Path(tmp))
         try:
             singles = [json.dumps(u).encode() for u in road_users(spec, 1_000, seed=1)]
-            result = asyncio.run(fixed_rate(base_url, singles, rate, seconds))
+            result = offered_load(base_url, singles, rate, seconds, clients)
             lat = result["latencies"]
             rows.append(
                 (
@@ -197,8 +245,18 @@ def over_http(tracking_uri: str, spec: FeatureSpec, rate: float, seconds: float)
             errors = ", ".join(f"{k}: {v}" for k, v in result["errors"].items()) or "0"
             rows.append(
                 (
-                    "HTTP, achieved rate; errors",
+                    f"HTTP, achieved rate ({clients} client processes); errors",
                     f"{result['achieved']:.0f} req/s of {rate:g}; errors {errors}",
+                )
+            )
+            mean, count, shares = server_latency(base_url)
+            within = ", ".join(
+                f"{100 * shares[b]:.1f}% <= {1000 * b:g} ms" for b in (0.01, 0.025, 0.1) if b in shares
+            )
+            rows.append(
+                (
+                    "HTTP, /predict as the server timed it: mean; share within",
+                    f"{1000 * mean:.2f} ms; {within}",
                 )
             )
             batch = json.dumps(road_users(spec, 10_000, seed=2)).encode()
@@ -227,12 +285,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", required=True, help="the MLflow registry holding the champion")
     parser.add_argument("--rate", type=float, default=200, help="requests offered per second")
     parser.add_argument("--seconds", type=float, default=30, help="how long they are offered")
+    parser.add_argument("--clients", type=int, default=2, help="load client processes")
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args(argv)
     spec = load_feature_spec(DBT_PROJECT_DIR)
     rows = in_process(args.tracking_uri, spec)
     if not args.skip_http:
-        rows += over_http(args.tracking_uri, spec, args.rate, args.seconds)
+        rows += over_http(args.tracking_uri, spec, args.rate, args.seconds, args.clients)
     print(f"\ncores available: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}\n")
     print("| measure | result |\n|---|---|")
     for name, value in rows:
