@@ -13,8 +13,9 @@ compare; scoring is then array lookups:
 
 * small batches walk every tree at once, one level per step, as NumPy gathers (no Python
   call per tree);
-* large batches use scikit-learn's own tree predictors on the encoded array, their rows
-  split over threads (``ml.threads``).
+* large batches use scikit-learn's own tree predictors on the rows binned as in training
+  (the booster's own binning of the encoded array), their rows split over threads
+  (``ml.threads``).
 
 Both give the probabilities of ``Pipeline.predict_proba`` on the same road users
 (``tests/test_array_model.py``). Anything else (a baseline, a model of another shape) is
@@ -23,6 +24,7 @@ scored through its own ``predict_proba`` on a DataFrame.
 
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -36,7 +38,7 @@ from ml.threads import threads_for_rows
 
 #: Rows up to which the NumPy walk is used; above, scikit-learn's predictors (measured:
 #: ``tests/benchmarks/api_load.py``).
-NUMPY_WALK_MAX_ROWS = 256
+NUMPY_WALK_MAX_ROWS = 128
 #: Rows per chunk handed to one thread on the large-batch path (the chunk's encoded rows
 #: stay in the CPU cache while every tree reads them).
 CHUNK_ROWS = 2_048
@@ -105,7 +107,16 @@ class CompiledBoosting:
         ]
         #: How many categories the booster knows per categorical column (its indices 0..n-1).
         self._n_seen = [int(np.sum(~pd.isna(seen))) for seen in booster_categories]
+        # A category the encoder knows but the binning never saw (it bins a subsample of large
+        # training sets) is missing to the trees: make it NaN here already, so that the raw
+        # and the binned predictions agree on it.
+        for j, table in enumerate(self._code_tables):
+            known = np.asarray(booster._bin_mapper.bin_thresholds_[j], dtype=np.float64)
+            table.table[~np.isin(table.table, known)] = np.nan
         self._known_bitsets, self._f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
+        # The booster's binning, one thread (the rows are already split over threads).
+        self._bin_mapper = copy.copy(booster._bin_mapper)
+        self._bin_mapper.n_threads = 1
         self._predictors = [tree for iteration in booster._predictors for tree in iteration]
         self._n_classes_trees = booster.n_trees_per_iteration_
         self._baseline = np.asarray(booster._baseline_prediction, dtype=np.float64).reshape(1, -1)
@@ -234,10 +245,14 @@ class CompiledBoosting:
     # -- scikit-learn's predictors, rows split over threads -------------------------------
 
     def _raw_chunk(self, encoded: np.ndarray) -> np.ndarray:
+        """The trees on the booster's bins of the rows (uint8, as in training): a row is 39
+        bytes instead of 312, and the trees run about twice as fast as on the floats."""
+        binned = np.ascontiguousarray(self._bin_mapper.transform(encoded))
+        missing = self._bin_mapper.missing_values_bin_idx_
         raw = np.zeros((len(encoded), self._n_classes_trees), dtype=np.float64)
         k = self._n_classes_trees
         for i, tree in enumerate(self._predictors):
-            raw[:, i % k] += tree.predict(encoded, self._known_bitsets, self._f_idx_map, 1)
+            raw[:, i % k] += tree.predict_binned(binned, missing, 1)
         return raw + self._baseline
 
     def _raw_predictors(self, encoded: np.ndarray, threads: int) -> np.ndarray:
