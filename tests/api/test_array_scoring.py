@@ -202,3 +202,19 @@ def test_the_loaded_model_can_be_replaced_for_tests(champion, spec):
     store = ChampionStore(champion.tracking_uri, spec.names)
     store.refresh()
     assert replace(store.model, scorer=None).scorer is None
+
+
+def test_openmp_is_limited_in_the_calling_thread_by_the_number_of_rows():
+    from threadpoolctl import threadpool_info
+
+    from ml.threads import openmp_threads_for_rows
+
+    def openmp_threads() -> set[int]:
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"}
+
+    if not openmp_threads():
+        pytest.skip("no OpenMP runtime loaded")
+    with openmp_threads_for_rows(1) as threads:
+        assert threads == 1 and openmp_threads() == {1}
+    with openmp_threads_for_rows(SINGLE_THREAD_MAX_ROWS + 1) as threads:
+        assert threads == available_cores() and openmp_threads() == {available_cores()}

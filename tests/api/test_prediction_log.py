@@ -203,3 +203,34 @@ def test_compaction_from_the_command_line(spec, tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "2024-05-01: 3 rows" in completed.stdout
     assert (tmp_path / "date=2024-05-01" / COMPACTED_FILE).exists()
+
+
+WORKER = """
+import sys
+from datetime import UTC, datetime
+import numpy as np
+from api.prediction_log import PredictionLog, format_rows
+from ml.defaults import DBT_PROJECT_DIR
+from ml.features import load_feature_spec
+spec = load_feature_spec(DBT_PROJECT_DIR)
+log = PredictionLog(sys.argv[1])
+for i in range(50):
+    X = np.full((1, len(spec.names)), float(i))
+    now = datetime.now(UTC)
+    severity, proba = np.array([1]), np.array([[0.5, 0.5]])
+    lines = format_rows(now, f"{sys.argv[2]}-{i}", spec.names, X, severity, ["a", "b"], proba, "m", "1")
+    log.append(now.date(), *lines)
+log.close()
+"""
+
+
+def test_worker_processes_each_append_to_their_own_file(tmp_path):
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), f"worker{w}"], cwd=PROJECT_ROOT)
+        for w in range(3)
+    ]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0, 0]
+    files = list(tmp_path.glob("date=*/predictions-*.csv"))
+    assert sorted(f.name for f in files) == sorted(f"predictions-{w.pid}.csv" for w in workers)
+    rows = read_prediction_log(tmp_path)
+    assert len(rows) == 150 and rows["request_id"].nunique() == 150
