@@ -18,11 +18,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ApiKeyChecked, ChampionDep
+from api.errors import clean_validation_errors
 from api.metrics import ServiceMetrics
 from api.model_store import LoadedModel
 from api.prediction_log import PredictionLog, PredictionLogError, format_rows, new_request_id
@@ -160,7 +163,12 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
             raise RequestValidationError(errors) from error
 
     def answer(body: bytes, model: LoadedModel, metrics: ServiceMetrics, prediction_log: PredictionLog):
-        parsed = parse(body)
+        try:
+            parsed = parse(body)
+        except RequestValidationError as error:
+            # Made readable here, in the worker thread: a batch can carry thousands of errors.
+            errors = clean_validation_errors(list(error.errors()), spec)
+            return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
         road_users = parsed if isinstance(parsed, list) else [parsed]
         inputs = encode_road_users(road_users, spec)
         scores = predict_severity(model.scorer, inputs, spec)
