@@ -20,7 +20,8 @@ class ApiSettings:
     api_key: str | None = field(default=None, repr=False)  # a secret: never in a log line
     #: How often to look for a new champion; 0 = only on /model/reload.
     refresh_seconds: float = 60.0
-    #: Where every prediction is appended (NDJSON, compacted to Parquet) before it is answered.
+    #: Where every prediction is appended (CSV per process and day, compacted to Parquet) before
+    #: it is answered.
     prediction_log_dir: Path = DATA_DIR / "predictions"
     #: Group commit: at most one write + fsync of the prediction log per this many ms.
     prediction_log_commit_ms: float = 2.0
