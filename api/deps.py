@@ -1,5 +1,8 @@
 """What the endpoints depend on, as ``Annotated`` aliases: each is a function of the app's
-state that a test can replace through ``app.dependency_overrides``."""
+state that a test can replace through ``app.dependency_overrides``.
+
+They are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a hop per
+dependency per request for what is an attribute read."""
 
 from __future__ import annotations
 
@@ -11,34 +14,40 @@ from fastapi.security import APIKeyHeader
 
 from api.metrics import ServiceMetrics
 from api.model_store import ChampionStore, LoadedModel
+from api.prediction_log import PredictionLog
 from api.settings import ApiSettings
 from ml.features import FeatureSpec
 from ml.registry import CHAMPION, REGISTERED_MODEL
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
-def get_feature_spec(request: Request) -> FeatureSpec:
+async def get_feature_spec(request: Request) -> FeatureSpec:
     return request.app.state.spec
 
 
-def get_metrics(request: Request) -> ServiceMetrics:
+async def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
-def get_store(request: Request) -> ChampionStore:
+async def get_store(request: Request) -> ChampionStore:
     return request.app.state.store
+
+
+async def get_prediction_log(request: Request) -> PredictionLog:
+    return request.app.state.prediction_log
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 SpecDep = Annotated[FeatureSpec, Depends(get_feature_spec)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 StoreDep = Annotated[ChampionStore, Depends(get_store)]
+PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 
 
-def get_champion(store: StoreDep) -> LoadedModel:
+async def get_champion(store: StoreDep) -> LoadedModel:
     """The champion held now; 503 when there is none."""
     model = store.model
     if model is None:
@@ -53,7 +62,7 @@ ChampionDep = Annotated[LoadedModel, Depends(get_champion)]
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep, provided: Annotated[str | None, Security(API_KEY_HEADER)] = None
 ) -> None:
     """401 unless the ``X-API-Key`` header holds the configured key (none configured: open)."""

@@ -1,47 +1,74 @@
-"""The service's lifespan: load the champion once at start-up, then watch for a new one."""
+"""The service's lifespan: load the champion once at start-up, then watch for a new one;
+open the prediction log, and close it (pending lines committed) at shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from api.model_store import ChampionStore
+from api.prediction_log import PredictionLog
 from api.settings import ApiSettings
 from ml.registry import CHAMPION, REGISTERED_MODEL
 
 log = logging.getLogger("baac.api")
 
 
+def configure_registry_client(settings: ApiSettings) -> None:
+    """MLflow's HTTP client waits 120 s per call and retries 7 times with back-off (about 4
+    minutes for a registry that is down): the service gives up after
+    ``registry_timeout_seconds`` and does not retry (the watcher tries again later), unless
+    the user set ``MLFLOW_HTTP_REQUEST_TIMEOUT`` or ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``.
+    MLflow reads them from the environment at each call: they hold for this process."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(settings.registry_timeout_seconds))))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+
 async def watch_for_new_champion(store: ChampionStore, every_seconds: float) -> None:
-    """Look for a new champion every ``every_seconds``, for as long as the service runs."""
+    """Start a refresh every ``every_seconds`` (in its own thread: see ``ChampionStore``),
+    for as long as the service runs; one still running is left to finish."""
     while True:
         await asyncio.sleep(every_seconds)
-        try:
-            if await asyncio.to_thread(store.refresh):
-                log.info("Champion changed: now version %s", store.model and store.model.version)
-        except Exception:  # the registry may be briefly unreachable: keep serving
-            log.exception("Looking for a new champion failed")
+        store.start_refresh()
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Put a ``ChampionStore`` in ``app.state.store``, loaded once (never per request)."""
+    """Put a ``ChampionStore`` in ``app.state.store``, loaded once (never per request), and
+    the ``PredictionLog`` in ``app.state.prediction_log``."""
     settings: ApiSettings = app.state.settings
-    store = ChampionStore(settings.tracking_uri)
-    store.refresh()
+    configure_registry_client(settings)
+    store = ChampionStore(settings.tracking_uri, app.state.spec.names)
+    try:
+        store.refresh()
+    except Exception:  # a registry down at start-up: start without a model, the watcher retries
+        log.exception("Could not load %s@%s from %s", REGISTERED_MODEL, CHAMPION, settings.tracking_uri)
     if store.model is None:
         log.warning("No %s@%s in %s: /predict answers 503", REGISTERED_MODEL, CHAMPION, settings.tracking_uri)
     app.state.store = store
+    app.state.prediction_log = PredictionLog(
+        settings.prediction_log_dir, commit_interval=settings.prediction_log_commit_ms / 1000
+    )
+    # Everything loaded so far (libraries, the model) lives as long as the process: out of the
+    # cyclic collector's sight, a full collection (set off by a large batch's objects) no
+    # longer walks it while holding the GIL, which stalled /health for hundreds of ms.
+    gc.collect()
+    gc.freeze()
     watcher = None
     if settings.refresh_seconds > 0:
         watcher = asyncio.create_task(watch_for_new_champion(store, settings.refresh_seconds))
-    yield
-    if watcher:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+    try:
+        yield
+    finally:
+        if watcher:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        app.state.prediction_log.close()

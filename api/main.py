@@ -11,9 +11,10 @@ from fastapi.exceptions import RequestValidationError
 
 from api.errors import readable_validation_errors
 from api.lifespan import lifespan
-from api.metrics import ServiceMetrics, record_request_metrics
+from api.metrics import RequestMetricsMiddleware, ServiceMetrics
 from api.routes import features, health, model, page
 from api.routes.predict import predict_router
+from api.schemas import build_road_user_model
 from api.settings import ApiSettings
 from ml.features import load_feature_spec
 from ml.registry import CHAMPION, REGISTERED_MODEL
@@ -34,14 +35,32 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.spec = spec
     app.state.metrics = ServiceMetrics()  # one registry per app: tests build several
-    app.middleware("http")(record_request_metrics)
+    app.add_middleware(RequestMetricsMiddleware)
     app.add_exception_handler(RequestValidationError, readable_validation_errors)
-    app.include_router(predict_router(spec))
+    road_user = build_road_user_model(spec)
+    app.include_router(predict_router(spec, road_user))
     app.include_router(model.router)
     app.include_router(features.router)
     app.include_router(health.router)
     app.include_router(page.router)
+    add_request_models_to_openapi(app, road_user)
     return app
+
+
+def add_request_models_to_openapi(app: FastAPI, road_user) -> None:
+    """/predict reads its body by hand (off the event loop), so FastAPI does not know its
+    model: put ``RoadUser`` in the schema's components, where the route's body refers to it."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {})["RoadUser"] = (
+                road_user.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 app = create_app()

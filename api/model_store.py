@@ -1,4 +1,9 @@
-"""The champion model, loaded from the MLflow registry once and swapped when it changes."""
+"""The champion model, loaded from the MLflow registry once and swapped when it changes.
+
+Registry calls never run on a request's path: a refresh runs in a thread of its own, at
+most one at a time, started by the watcher or by ``POST /model/reload`` (which answers at
+once). A registry that hangs or is down costs that one thread, never a request worker.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import json
 import logging
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from ml.array_model import ArrayModel, compile_model
 from ml.metrics import SCALAR_METRICS
 from ml.registry import CHAMPION, REGISTERED_MODEL, TYPICAL_ROAD_USER_ARTIFACT
 
@@ -30,16 +38,44 @@ class LoadedModel:
     classes: list[int] = field(default_factory=list)
     #: Typical value of each feature in its training data (the page's defaults).
     typical_road_user: dict[str, Any] = field(default_factory=dict)
+    #: The estimator compiled for float arrays of the features in specification order
+    #: (``ml.array_model``): what /predict scores with.
+    scorer: ArrayModel | None = None
+
+
+@dataclass(frozen=True)
+class RefreshStatus:
+    """The refresh running, or the last one."""
+
+    started_at: str
+    finished_at: str | None = None
+    #: What the refresh found: "loaded version N", "unchanged", "no champion", or the error.
+    outcome: str | None = None
+    error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class ChampionStore:
     """Holds the current champion; ``refresh`` reloads only when the alias moved."""
 
-    def __init__(self, tracking_uri: str):
+    def __init__(self, tracking_uri: str, columns: list[str]):
         self.tracking_uri = tracking_uri
+        #: The features of a row /predict scores, in order (the specification's).
+        self.columns = list(columns)
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self._model: LoadedModel | None = None
         self._lock = threading.Lock()
+        self._status_lock = threading.Lock()
+        self._running: RefreshStatus | None = None
+        self._running_since = 0.0
+        self.last_refresh: RefreshStatus | None = None
 
     @property
     def model(self) -> LoadedModel | None:
@@ -67,6 +103,48 @@ class ChampionStore:
                 return False
             self._model = self._load(version) if version else None
             return True
+
+    @property
+    def refresh_running(self) -> RefreshStatus | None:
+        return self._running
+
+    def start_refresh(self) -> bool:
+        """Start a refresh in a background thread and return at once: True when one started,
+        False when one is already running (at most one at a time)."""
+        with self._status_lock:
+            if self._running is not None:
+                return False
+            self._running = RefreshStatus(started_at=_now())
+            self._running_since = time.monotonic()
+        threading.Thread(target=self._refresh_in_background, name="champion-refresh", daemon=True).start()
+        return True
+
+    def running_for(self) -> float:
+        """Seconds the running refresh has taken so far (0 when none runs)."""
+        return time.monotonic() - self._running_since if self._running else 0.0
+
+    def _refresh_in_background(self) -> None:
+        # A daemon thread: a registry that never answers cannot hold the process at exit.
+        outcome, error = None, None
+        try:
+            changed = self.refresh()
+            model = self._model
+            if model is None:
+                outcome = "no champion"
+            else:
+                outcome = (
+                    f"loaded version {model.version}" if changed else f"unchanged (version {model.version})"
+                )
+            if changed:
+                log.info("Champion: %s", outcome)
+        except Exception as exc:  # the registry may be unreachable: keep serving the model held
+            error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+            log.warning("Looking for a new champion failed: %s", error)
+        finally:
+            with self._status_lock:
+                started = self._running.started_at if self._running else _now()
+                self.last_refresh = RefreshStatus(started, _now(), outcome, error)
+                self._running = None
 
     def _load(self, version: str) -> LoadedModel:
         model_version = self.client.get_model_version(REGISTERED_MODEL, version)
@@ -96,6 +174,7 @@ class ChampionStore:
             },
             classes=[int(c) for c in estimator.classes_],
             typical_road_user=self._typical_road_user(model_version.run_id),
+            scorer=compile_model(estimator, self.columns),
         )
 
     def _typical_road_user(self, run_id: str) -> dict[str, Any]:

@@ -92,6 +92,21 @@ class ModelInfo(BaseModel):
     test_metrics: dict[str, float]
 
 
+class ReloadAccepted(BaseModel):
+    status: str
+    model: ModelInfo | None = Field(description="The champion served until the refresh ends.")
+
+
+class RefreshInfo(BaseModel):
+    running: bool
+    started_at: str
+    finished_at: str | None = None
+    outcome: str | None = Field(
+        None, description='"loaded version N", "unchanged (version N)", "no champion".'
+    )
+    error: str | None = Field(None, description="Why it failed (the model held is kept).")
+
+
 class Health(BaseModel):
     status: str
     model_version: str | None = None

@@ -20,18 +20,27 @@ class ApiSettings:
     api_key: str | None = field(default=None, repr=False)  # a secret: never in a log line
     #: How often to look for a new champion; 0 = only on /model/reload.
     refresh_seconds: float = 60.0
-    #: Where every prediction is appended (Parquet) before it is answered.
+    #: Where every prediction is appended (CSV per process and day, compacted to Parquet) before
+    #: it is answered.
     prediction_log_dir: Path = DATA_DIR / "predictions"
+    #: Group commit: at most one write + fsync of the prediction log per this many ms.
+    prediction_log_commit_ms: float = 2.0
+    #: Each call to the MLflow registry gives up after this many seconds (and is not retried),
+    #: unless ``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` say otherwise.
+    registry_timeout_seconds: int = 5
     #: The dbt project whose feature specification the request models are generated from.
     dbt_project_dir: Path = DBT_PROJECT_DIR
 
     @classmethod
     def from_env(cls) -> ApiSettings:
         """``MLFLOW_TRACKING_URI``, ``BAAC_API_KEY`` (unset or empty: open),
-        ``BAAC_MODEL_REFRESH_SECONDS`` (60), ``BAAC_PREDICTION_LOG_DIR`` (data/predictions)."""
+        ``BAAC_MODEL_REFRESH_SECONDS`` (60), ``BAAC_PREDICTION_LOG_DIR`` (data/predictions),
+        ``BAAC_PREDICTION_LOG_COMMIT_MS`` (2), ``BAAC_REGISTRY_TIMEOUT_SECONDS`` (5)."""
         return cls(
             tracking_uri=mlflow_tracking_uri(),
             api_key=os.environ.get("BAAC_API_KEY") or None,
             refresh_seconds=float(os.environ.get("BAAC_MODEL_REFRESH_SECONDS", "60")),
             prediction_log_dir=path_from_env("BAAC_PREDICTION_LOG_DIR", DATA_DIR / "predictions"),
+            prediction_log_commit_ms=float(os.environ.get("BAAC_PREDICTION_LOG_COMMIT_MS", "2")),
+            registry_timeout_seconds=int(os.environ.get("BAAC_REGISTRY_TIMEOUT_SECONDS", "5")),
         )

@@ -16,10 +16,37 @@ if TYPE_CHECKING:  # at run time this module needs nothing else of ours: MLflow 
     from ml.features import FeatureSpec
 
 
+class CodeTable:
+    """A vectorised lookup from a code, as a float (NaN = not recorded), to a float: the
+    table's value for a whole non-negative code it holds, NaN for anything else (a code
+    outside the code book, 2.5, -1, NaN)."""
+
+    def __init__(self, values: dict[int, float]):
+        #: The codes that map to a number, in the order of their values.
+        self.categories = sorted(values, key=values.get)
+        size = max(values, default=-1) + 2  # the last slot: anything not in the table
+        self.table = np.full(size, np.nan)
+        for code, value in values.items():
+            self.table[code] = value
+
+    def lookup(self, codes: np.ndarray) -> np.ndarray:
+        codes = np.asarray(codes, dtype=np.float64)
+        valid = (codes >= 0) & (codes <= len(self.table) - 2) & (np.trunc(codes) == codes)
+        return self.table[np.where(valid, codes, len(self.table) - 1).astype(np.intp)]
+
+
 class CodebookTyper(TransformerMixin, BaseEstimator):
     """Orders the columns as the feature specification does and types them: each code
     column becomes a pandas Categorical over the code book's codes (so the gradient
-    boosting treats it as a category, never as a number), the rest floats."""
+    boosting treats it as a category, never as a number), the rest floats.
+
+    ``transform`` takes a DataFrame (training, evaluation) or a float array whose columns
+    are ``columns`` in order (scoring: NaN = not recorded); both give the same frame. Codes
+    are typed through a lookup table (``pd.Categorical.from_codes``), not by matching
+    values (which pandas deprecates for values outside the categories, and which is slow).
+    The tables are built on first use, never stored: models saved before they existed load
+    and score the same way.
+    """
 
     def __init__(self, columns: list[str] | None = None, categories: dict[str, list[int]] | None = None):
         self.columns = columns
@@ -28,14 +55,56 @@ class CodebookTyper(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y=None):
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            return self._typed(np.asarray(X, dtype=np.float64), index=None)
+        numbers = np.column_stack(
+            [pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64) for name in self.columns]
+        ).reshape(len(X), len(self.columns))
+        return self._typed(numbers, index=X.index)
+
+    def _typed(self, X: np.ndarray, index) -> pd.DataFrame:
+        """A value outside a column's code book (or NaN) becomes a missing category."""
+        if X.ndim != 2 or X.shape[1] != len(self.columns):
+            raise ValueError(f"Expected rows of {len(self.columns)} features ({self.columns}), got {X.shape}")
         columns = {}
-        for name in self.columns:
+        for j, name in enumerate(self.columns):
             if name in self.categories:
-                columns[name] = pd.Categorical(X[name], categories=self.categories[name])
+                positions = self.codebook_table(name).lookup(X[:, j])
+                codes = np.where(np.isnan(positions), -1, positions).astype(np.int64)
+                columns[name] = pd.Categorical.from_codes(codes, dtype=self._dtype(name))
             else:
-                columns[name] = pd.to_numeric(X[name], errors="coerce").astype("float64")
-        return pd.DataFrame(columns, index=X.index)
+                columns[name] = X[:, j]
+        return pd.DataFrame(columns, index=index)
+
+    def codebook_table(self, name: str) -> CodeTable:
+        """Code -> its position in the code book of column ``name`` (the Categorical's code)."""
+        return self._tables().setdefault(
+            ("codebook", name), CodeTable({c: float(i) for i, c in enumerate(self.categories[name])})
+        )
+
+    def booster_code_table(self, name: str, seen_categories) -> CodeTable:
+        """Code -> its index among ``seen_categories`` (what a model fitted on this typer's
+        output learned, e.g. a gradient boosting's ordinal encoding): a code outside the
+        code book, or one never seen in training, is NaN (missing), as through the frame."""
+        seen = [float(c) for c in seen_categories if not pd.isna(c)]
+        index = {c: float(i) for i, c in enumerate(seen)}
+        return CodeTable({c: index[float(c)] for c in self.categories[name] if float(c) in index})
+
+    def _dtype(self, name: str) -> pd.CategoricalDtype:
+        return self._tables().setdefault(("dtype", name), pd.CategoricalDtype(self.categories[name]))
+
+    def _tables(self) -> dict:
+        # Built on first use and not part of the estimator's state (see the class docstring).
+        tables = self.__dict__.get("_lookup_tables")
+        if tables is None:
+            tables = self.__dict__["_lookup_tables"] = {}
+        return tables
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_lookup_tables", None)
+        return state
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.columns, dtype=object)

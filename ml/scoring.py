@@ -9,6 +9,7 @@ import pandas as pd
 
 from ml.features import FeatureSpec
 from ml.metrics import predicted_classes, severe_probability
+from ml.threads import openmp_threads_for_rows
 
 
 def model_input(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
@@ -17,10 +18,15 @@ def model_input(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return frame[spec.names].astype("float64")
 
 
-def class_probabilities(estimator, X: pd.DataFrame, classes: list[int]) -> np.ndarray:
+def class_probabilities(estimator, X: pd.DataFrame | np.ndarray, classes: list[int]) -> np.ndarray:
     """Probabilities with one column per class in ``classes`` order, whatever classes the
-    estimator saw (a baseline that never saw a class gives it 0)."""
-    proba = estimator.predict_proba(X)
+    estimator saw (a baseline that never saw a class gives it 0). OpenMP threads as
+    ``ml.threads`` decides for this many rows."""
+    if getattr(estimator, "manages_threads", False):  # ml.array_model's compiled models
+        proba = estimator.predict_proba(X)
+    else:
+        with openmp_threads_for_rows(len(X)):
+            proba = estimator.predict_proba(X)
     out = np.zeros((len(X), len(classes)))
     for index, code in enumerate(estimator.classes_):
         out[:, classes.index(int(code))] = proba[:, index]
@@ -37,10 +43,13 @@ class Scores:
     severe: np.ndarray  # P(hospitalised or killed)
 
 
-def score_road_users(estimator, road_users: pd.DataFrame, spec: FeatureSpec) -> Scores:
-    """Score road users (one row each, the specification's feature columns; NaN = not recorded)."""
+def score_road_users(estimator, road_users: pd.DataFrame | np.ndarray, spec: FeatureSpec) -> Scores:
+    """Score road users: a DataFrame with the specification's feature columns, or a float
+    array of them in specification order (the API's, for a model from
+    ``ml.array_model.compile_model``); NaN = not recorded."""
     classes = sorted(spec.classes)
-    proba = class_probabilities(estimator, model_input(road_users, spec), classes)
+    X = road_users if isinstance(road_users, np.ndarray) else model_input(road_users, spec)
+    proba = class_probabilities(estimator, X, classes)
     return Scores(
         classes=classes,
         probabilities=proba,

@@ -88,7 +88,7 @@ def test_end_to_end_over_http(server):
         assert "text/html" in http.get("/").headers["content-type"]
         assert http.get("/openapi.json").json()["info"]["title"] == "Road-accident severity"
         assert "baac_api_predictions_total" in http.get("/metrics").text
-    assert list(log_dir.glob("date=*/*.parquet"))
+    assert list(log_dir.glob("date=*/predictions-*.csv"))  # the prediction log of today
 
 
 @pytest.mark.browser

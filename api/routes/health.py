@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-def health(store: StoreDep, response: Response) -> Health:
+async def health(store: StoreDep, response: Response) -> Health:
     model = store.model
     if model is None:
         response.status_code = 503
@@ -21,5 +21,5 @@ def health(store: StoreDep, response: Response) -> Health:
 
 
 @router.get("/metrics", include_in_schema=False)
-def prometheus_metrics(metrics: MetricsDep) -> Response:
+async def prometheus_metrics(metrics: MetricsDep) -> Response:
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,13 +1,13 @@
-"""GET /model (the champion held) and POST /model/reload (load the current champion now)."""
+"""GET /model (the champion held), POST /model/reload (look for a new champion now, in the
+background) and GET /model/refresh (how that went)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from mlflow.exceptions import MlflowException
 
-from api.deps import ApiKeyChecked, ChampionDep, StoreDep, get_champion
-from api.model_store import LoadedModel
-from api.schemas import ModelInfo
+from api.deps import ApiKeyChecked, ChampionDep, StoreDep
+from api.model_store import LoadedModel, RefreshStatus
+from api.schemas import ModelInfo, RefreshInfo, ReloadAccepted
 from ml.registry import CHAMPION, REGISTERED_MODEL
 
 router = APIRouter(prefix="/model", tags=["model"])
@@ -25,20 +25,44 @@ def model_info(model: LoadedModel) -> ModelInfo:
     )
 
 
+def refresh_info(status: RefreshStatus | None) -> RefreshInfo | None:
+    if status is None:
+        return None
+    return RefreshInfo(
+        running=status.running,
+        started_at=status.started_at,
+        finished_at=status.finished_at,
+        outcome=status.outcome,
+        error=status.error,
+    )
+
+
 @router.get("", response_model=ModelInfo, summary="The champion: version, training data, test metrics")
-def get_model(model: ChampionDep) -> ModelInfo:
+async def get_model(model: ChampionDep) -> ModelInfo:
     return model_info(model)
 
 
 @router.post(
     "/reload",
-    response_model=ModelInfo,
+    status_code=202,
+    response_model=ReloadAccepted,
     dependencies=[ApiKeyChecked],
-    summary="Load the current champion now (it is also picked up on its own)",
+    responses={409: {"description": "A refresh is already running"}},
+    summary="Look for a new champion now, in the background (it is also picked up on its own)",
 )
-def reload_model(store: StoreDep) -> ModelInfo:
-    try:
-        store.refresh()
-    except MlflowException as error:  # keep serving the model held
-        raise HTTPException(status_code=503, detail=f"Model registry unreachable: {error.message}") from error
-    return model_info(get_champion(store))
+async def reload_model(store: StoreDep) -> ReloadAccepted:
+    """Answers at once: 202 when a refresh started (with the model served meanwhile), 409
+    when one is already running. ``GET /model/refresh`` tells how it went."""
+    if not store.start_refresh():
+        held = store.model.version if store.model else "none"
+        raise HTTPException(
+            status_code=409,
+            detail=f"A refresh is already running (for {store.running_for():.0f} s); "
+            f"serving version {held} meanwhile",
+        )
+    return ReloadAccepted(status="refresh started", model=model_info(store.model) if store.model else None)
+
+
+@router.get("/refresh", response_model=RefreshInfo | None, summary="The refresh running, or the last one")
+async def refresh_status(store: StoreDep) -> RefreshInfo | None:
+    return refresh_info(store.refresh_running or store.last_refresh)

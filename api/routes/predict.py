@@ -3,29 +3,38 @@
 The request models are generated from the feature specification the app is built with, so
 this router is built by a function. No ``from __future__ import annotations`` here: FastAPI
 reads the endpoint's annotations, which name types local to ``predict_router``.
+
+Nothing heavy runs on the event loop: FastAPI would parse and validate a declared body
+there (a 10,000-row batch is hundreds of milliseconds in which ``/health`` could not
+answer), so the endpoint reads the raw body and hands it to a worker thread, which parses,
+validates (the same models, the same 422s), scores, logs and writes the answer.
 """
 
+import json
 import logging
+import re
 from collections import Counter
+from datetime import UTC, datetime
+from typing import Annotated
 
-import pandas as pd
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import Field, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import ApiKeyChecked, ChampionDep, MetricsDep, SettingsDep
+from api.deps import ApiKeyChecked, ChampionDep
+from api.errors import clean_validation_errors
 from api.metrics import ServiceMetrics
 from api.model_store import LoadedModel
-from api.prediction_log import write_prediction_log
+from api.prediction_log import PredictionLog, PredictionLogError, format_rows, new_request_id
 from api.schemas import (
     MAX_BATCH_SIZE,
     BatchPredictionResponse,
-    ModelRef,
-    Prediction,
     PredictionResponse,
-    build_road_user_model,
-    road_user_batch,
 )
-from api.scoring import encode_road_users, predict_severity
-from api.settings import ApiSettings
+from api.scoring import encode_road_users, predict_severity, prediction_dicts
 from ml.features import FeatureSpec
 from ml.registry import REGISTERED_MODEL
 
@@ -33,55 +42,158 @@ log = logging.getLogger("baac.api")
 
 
 def log_predictions(
-    settings: ApiSettings,
+    prediction_log: PredictionLog,
     metrics: ServiceMetrics,
-    inputs: pd.DataFrame,
-    predictions: list[Prediction],
+    spec: FeatureSpec,
+    inputs,
+    scores,
     model: LoadedModel,
 ) -> None:
-    """Append the predictions to the log, or refuse them: 503 when the log cannot be written."""
+    """Append the predictions to the log and wait for them to be on disk, or refuse them:
+    503 when the log cannot be written."""
+    logged_at = datetime.now(UTC)
+    header, lines = format_rows(
+        logged_at,
+        new_request_id(),
+        spec.names,
+        inputs,
+        scores.predicted,
+        [spec.classes[c] for c in scores.classes],
+        scores.probabilities,
+        REGISTERED_MODEL,
+        model.version,
+    )
     try:
-        write_prediction_log(
-            settings.prediction_log_dir,
-            inputs,
-            [p.severity for p in predictions],
-            [p.probabilities for p in predictions],
-            REGISTERED_MODEL,
-            model.version,
-        )
-    except OSError as error:
+        prediction_log.append(logged_at.date(), header, lines)
+    except PredictionLogError as error:
         metrics.log_failures.inc()
-        log.exception("Could not write the prediction log under %s", settings.prediction_log_dir)
+        log.error("Could not write the prediction log under %s: %s", prediction_log.directory, error)
         raise HTTPException(status_code=503, detail=f"Prediction log unavailable: {error}") from error
-    for label, count in Counter(p.label for p in predictions).items():
-        metrics.predictions.labels(label).inc(count)
+    for label, count in Counter(scores.predicted.tolist()).items():
+        metrics.predictions.labels(spec.classes[label]).inc(count)
 
 
-def predict_router(spec: FeatureSpec) -> APIRouter:
-    """The /predict route, taking the road users of ``spec``."""
-    RoadUser = build_road_user_model(spec)
-    RoadUserBatch = road_user_batch(RoadUser)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def loads_in_steps(body: bytes):
+    """``json.loads``, but a top-level list is decoded one item at a time: one C call over a
+    10,000-row body would hold the GIL (and so the event loop) for its whole length."""
+    text = body.decode("utf-8")
+    i = _WHITESPACE.match(text, 0).end()
+    if not text.startswith("[", i):
+        return json.loads(text)
+    items: list = []
+    i = _WHITESPACE.match(text, i + 1).end()
+    if text.startswith("]", i):
+        i += 1
+    else:
+        while True:
+            item, i = _DECODER.raw_decode(text, i)
+            items.append(item)
+            i = _WHITESPACE.match(text, i).end()
+            if text.startswith(",", i):
+                i = _WHITESPACE.match(text, i + 1).end()
+            elif text.startswith("]", i):
+                i += 1
+                break
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+    if _WHITESPACE.match(text, i).end() != len(text):
+        raise json.JSONDecodeError("Extra data", text, i)
+    return items
+
+
+def dumps_in_steps(content: dict) -> bytes:
+    """``json.dumps`` of an answer, a batch's predictions one at a time (see ``loads_in_steps``)."""
+    predictions = content.get("predictions")
+    if predictions is None:
+        return json.dumps(content, allow_nan=False).encode()
+    rest = json.dumps({k: v for k, v in content.items() if k != "predictions"}, allow_nan=False)
+    step = 500
+    items = ", ".join(
+        json.dumps(predictions[i : i + step], allow_nan=False)[1:-1] for i in range(0, len(predictions), step)
+    )
+    return f'{{"predictions": [{items}], {rest[1:]}'.encode()
+
+
+def request_body_schema(road_user_ref: str) -> dict:
+    """The OpenAPI request body: one road user or a list of them (the body is read by hand)."""
+    item = {"$ref": road_user_ref}
+    batch = {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_BATCH_SIZE}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"anyOf": [item, batch]}}},
+        }
+    }
+
+
+def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
+    """The /predict route, taking the road users of ``spec`` (``RoadUser``, from
+    ``api.schemas.build_road_user_model``)."""
+    body_type = TypeAdapter(
+        RoadUser | Annotated[list[RoadUser], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
+    )
     router = APIRouter(tags=["predict"])
+
+    def parse(body: bytes):
+        """The body as FastAPI would read it: JSON, then the request models; errors located
+        under ``body`` as FastAPI does, for ``api.errors`` to make readable."""
+        if not body:
+            raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+        try:
+            payload = loads_in_steps(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body", getattr(error, "pos", 0)),
+                        "msg": "JSON decode error",
+                        "input": {},
+                    }
+                ]
+            ) from error
+        try:
+            return body_type.validate_python(payload, from_attributes=True)  # as FastAPI does
+        except ValidationError as error:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+            raise RequestValidationError(errors) from error
+
+    def answer(body: bytes, model: LoadedModel, metrics: ServiceMetrics, prediction_log: PredictionLog):
+        try:
+            parsed = parse(body)
+        except RequestValidationError as error:
+            # Made readable here, in the worker thread: a batch can carry thousands of errors.
+            errors = clean_validation_errors(list(error.errors()), spec)
+            return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+        road_users = parsed if isinstance(parsed, list) else [parsed]
+        inputs = encode_road_users(road_users, spec)
+        scores = predict_severity(model.scorer, inputs, spec)
+        log_predictions(prediction_log, metrics, spec, inputs, scores, model)  # logged before answered
+        predictions = prediction_dicts(scores, spec)
+        ref = {"name": REGISTERED_MODEL, "version": model.version}
+        content = (
+            {"predictions": predictions, "model": ref}
+            if isinstance(parsed, list)
+            else {**predictions[0], "model": ref}
+        )
+        return Response(dumps_in_steps(content), media_type="application/json")
 
     @router.post(
         "/predict",
         response_model=PredictionResponse | BatchPredictionResponse,
         dependencies=[ApiKeyChecked],
+        openapi_extra=request_body_schema("#/components/schemas/RoadUser"),
         summary=f"Score one road user (an object) or a batch (a list of at most {MAX_BATCH_SIZE:,})",
     )
-    def predict(
-        body: RoadUser | RoadUserBatch,
-        model: ChampionDep,
-        settings: SettingsDep,
-        metrics: MetricsDep,
-    ):
-        road_users = body if isinstance(body, list) else [body]
-        inputs = encode_road_users(road_users, spec)
-        predictions = predict_severity(model.estimator, inputs, spec)
-        log_predictions(settings, metrics, inputs, predictions, model)  # logged before answered
-        ref = ModelRef(name=REGISTERED_MODEL, version=model.version)
-        if isinstance(body, list):
-            return BatchPredictionResponse(predictions=predictions, model=ref)
-        return PredictionResponse(**predictions[0].model_dump(), model=ref)
+    async def predict(request: Request, model: ChampionDep):
+        # The metrics and the log are read from the app's state, not declared: each declared
+        # dependency costs FastAPI's resolver time on every request.
+        state = request.app.state
+        body = await request.body()
+        return await run_in_threadpool(answer, body, model, state.metrics, state.prediction_log)
 
     return router

@@ -15,7 +15,7 @@ def test_api_key_guards_predict_and_reload_only(settings, typical):
         assert client.post("/predict", json=typical, headers={"X-API-Key": "wrong"}).status_code == 401
         assert client.post("/predict", json=typical, headers={"X-API-Key": "s3cret"}).status_code == 200
         assert client.post("/model/reload").status_code == 401
-        assert client.post("/model/reload", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert client.post("/model/reload", headers={"X-API-Key": "s3cret"}).status_code == 202
         assert client.get("/health").status_code == 200
         assert client.get("/features").json()["api_key_required"] is True
 

@@ -48,7 +48,7 @@ def test_a_prediction_that_cannot_be_logged_is_not_served(settings, typical, tmp
 def test_server_errors_are_counted(settings, typical):
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        broken = replace(client.app.state.store.model, estimator=None)  # scoring will fail
+        broken = replace(client.app.state.store.model, scorer=None)  # scoring will fail
         app.dependency_overrides[get_champion] = lambda: broken
         assert client.post("/predict", json=typical).status_code == 500
         families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}

@@ -79,6 +79,21 @@ def register_new_champion(uri: str, artifact_root, spec) -> str:
     return version
 
 
+def wait_for_version(client, version: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while client.get("/health").json()["model_version"] != version and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.get("/health").json()["model_version"] == version
+
+
+def wait_for_refresh(client, seconds: float = 20) -> dict:
+    deadline = time.monotonic() + seconds
+    while (status := client.get("/model/refresh").json())["running"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not status["running"]
+    return status
+
+
 def test_a_new_champion_is_picked_up_without_restart(
     settings, champion, spec, tmp_path, typical, mlflow_globals
 ):
@@ -92,7 +107,10 @@ def test_a_new_champion_is_picked_up_without_restart(
         assert (
             client.get("/health").json()["model_version"] == champion.version
         )  # nothing reloads per request
-        assert client.post("/model/reload").json()["version"] == version
+        reload = client.post("/model/reload")  # answered at once, with the model held meanwhile
+        assert reload.status_code == 202 and reload.json()["model"]["version"] == champion.version
+        wait_for_version(client, version)
+        assert client.get("/model/refresh").json()["outcome"] == f"loaded version {version}"
         after = client.post("/predict", json=typical).json()
         assert after["model"]["version"] == version
         assert after["probabilities"] == pytest.approx(
@@ -102,10 +120,7 @@ def test_a_new_champion_is_picked_up_without_restart(
     # ... and on its own, when it looks for a new champion every so often.
     with TestClient(create_app(replace(settings, tracking_uri=uri, refresh_seconds=0.2))) as client:
         version = register_new_champion(uri, tmp_path / "artifacts", spec)
-        deadline = time.monotonic() + 20
-        while client.get("/health").json()["model_version"] != version and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert client.get("/health").json()["model_version"] == version
+        wait_for_version(client, version)
 
 
 def test_an_unreachable_registry_keeps_the_model_served(settings, champion, typical, monkeypatch):
@@ -116,7 +131,9 @@ def test_an_unreachable_registry_keeps_the_model_served(settings, champion, typi
             tracking_uri="http://127.0.0.1:9", registry_uri="http://127.0.0.1:9"
         )
         response = client.post("/model/reload")
-        assert response.status_code == 503
-        assert response.json()["detail"].startswith("Model registry unreachable")
+        assert response.status_code == 202
+        assert response.json()["model"]["version"] == champion.version
+        status = wait_for_refresh(client)
+        assert status["error"].startswith("MlflowException") and status["outcome"] is None
         assert client.get("/health").json() == {"status": "ok", "model_version": champion.version}
         assert client.post("/predict", json=typical).status_code == 200

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
+from api.prediction_log import read_prediction_log
 from api.schemas import MAX_BATCH_SIZE
 from ml.registry import REGISTERED_MODEL
 
@@ -93,9 +93,11 @@ def test_a_missing_code_field_lists_its_allowed_codes(client, typical):
     assert error["allowed"] == {"1": "male", "2": "female"}
 
 
-def test_every_prediction_is_logged_to_parquet(client, typical, tmp_path, champion):
+def test_every_prediction_is_logged(client, typical, tmp_path, champion):
     answer = client.post("/predict", json=[typical, {**typical, "age": 90}]).json()
-    log = pd.read_parquet(next(tmp_path.glob("date=*")))
+    (day,) = tmp_path.glob("date=*")
+    assert [p.suffix for p in day.iterdir()] == [".csv"]  # one file for this process
+    log = read_prediction_log(tmp_path)
     assert len(log) == 2
     assert list(log["model_version"]) == [champion.version] * 2
     assert list(log["predicted_severity"]) == [p["severity"] for p in answer["predictions"]]

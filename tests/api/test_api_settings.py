@@ -7,7 +7,14 @@ from pathlib import Path
 from api.settings import ApiSettings
 from ml.defaults import DATA_DIR, DBT_PROJECT_DIR
 
-VARIABLES = ("MLFLOW_TRACKING_URI", "BAAC_API_KEY", "BAAC_MODEL_REFRESH_SECONDS", "BAAC_PREDICTION_LOG_DIR")
+VARIABLES = (
+    "MLFLOW_TRACKING_URI",
+    "BAAC_API_KEY",
+    "BAAC_MODEL_REFRESH_SECONDS",
+    "BAAC_PREDICTION_LOG_DIR",
+    "BAAC_PREDICTION_LOG_COMMIT_MS",
+    "BAAC_REGISTRY_TIMEOUT_SECONDS",
+)
 
 
 def test_defaults_run_everything_embedded_under_data(monkeypatch):
@@ -18,6 +25,8 @@ def test_defaults_run_everything_embedded_under_data(monkeypatch):
     assert settings.api_key is None
     assert settings.refresh_seconds == 60
     assert settings.prediction_log_dir == DATA_DIR / "predictions"
+    assert settings.prediction_log_commit_ms == 2
+    assert settings.registry_timeout_seconds == 5
     assert settings.dbt_project_dir == DBT_PROJECT_DIR
 
 
@@ -26,12 +35,16 @@ def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
     monkeypatch.setenv("BAAC_API_KEY", "s3cret")
     monkeypatch.setenv("BAAC_MODEL_REFRESH_SECONDS", "0")
     monkeypatch.setenv("BAAC_PREDICTION_LOG_DIR", str(tmp_path / "log"))
+    monkeypatch.setenv("BAAC_PREDICTION_LOG_COMMIT_MS", "0.5")
+    monkeypatch.setenv("BAAC_REGISTRY_TIMEOUT_SECONDS", "3")
     settings = ApiSettings.from_env()
     assert settings == ApiSettings(
         tracking_uri="http://127.0.0.1:5000",
         api_key="s3cret",
         refresh_seconds=0,
         prediction_log_dir=Path(tmp_path / "log"),
+        prediction_log_commit_ms=0.5,
+        registry_timeout_seconds=3,
     )
     assert "s3cret" not in repr(settings)
 

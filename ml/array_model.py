@@ -1,0 +1,288 @@
+"""Scoring on NumPy arrays: a fitted model compiled once, at load, into lookup tables.
+
+The registered model is a scikit-learn ``Pipeline``: ``CodebookTyper`` (pandas Categoricals
+over the code book) then a ``HistGradientBoostingClassifier``, whose own preprocessor
+re-encodes each category as its index among the categories it saw in training (an
+``OrdinalEncoder``: not the code book's order, since a code never seen in training has no
+index). Calling it on one road user builds 39 pandas columns and a ``ColumnTransformer``
+pass: tens of milliseconds spent on typing, not on trees.
+
+``compile_model`` reads those encodings once and keeps, per feature, a table from the value
+a request sends (a code as a float, a number, NaN for "not recorded") to what the trees
+compare; scoring is then array lookups:
+
+* small batches walk every tree at once, one level per step, as NumPy gathers (no Python
+  call per tree);
+* large batches use scikit-learn's own tree predictors on the rows binned as in training
+  (the booster's own binning of the encoded array), their rows split over threads
+  (``ml.threads``).
+
+Both give the probabilities of ``Pipeline.predict_proba`` on the same road users
+(``tests/test_array_model.py``). Anything else (a baseline, a model of another shape) is
+scored through its own ``predict_proba`` on a DataFrame.
+"""
+
+from __future__ import annotations
+
+import copy
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+
+from ml.models import CodebookTyper
+from ml.threads import threads_for_rows
+
+#: Rows up to which the NumPy walk is used; above, scikit-learn's predictors (measured:
+#: ``tests/benchmarks/api_load.py``).
+NUMPY_WALK_MAX_ROWS = 128
+#: Rows per chunk handed to one thread on the large-batch path (the chunk's encoded rows
+#: stay in the CPU cache while every tree reads them).
+CHUNK_ROWS = 2_048
+
+
+class ArrayModel(Protocol):
+    """What the API scores with: float64 rows (features in the given column order, NaN =
+    not recorded) in, class probabilities out (columns in ``classes_`` order)."""
+
+    classes_: np.ndarray
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class FrameModel:
+    """Any other estimator: the rows become a DataFrame with the feature names."""
+
+    def __init__(self, estimator, columns: list[str]):
+        self.estimator = estimator
+        self.columns = list(columns)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.estimator.classes_
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator.predict_proba(pd.DataFrame(X, columns=self.columns))
+
+
+def _in_bitset(bitset: np.ndarray, value: int) -> bool:
+    """scikit-learn's category bitsets: 8 uint32 words, bit ``value % 32`` of word ``value // 32``."""
+    return bool((int(bitset[value // 32]) >> (value % 32)) & 1)
+
+
+class CompiledBoosting:
+    """``CodebookTyper`` + ``HistGradientBoostingClassifier`` as lookup tables and flat trees."""
+
+    #: It picks its threads itself (``ml.threads``): callers need not limit OpenMP.
+    manages_threads = True
+
+    def __init__(self, pipeline: Pipeline, columns: list[str]):
+        typer: CodebookTyper = pipeline.steps[0][1]
+        booster: HistGradientBoostingClassifier = pipeline.steps[-1][1]
+        self.booster = booster
+        self.classes_ = booster.classes_
+        missing = [name for name in typer.columns if name not in columns]
+        if missing:
+            raise ValueError(f"The model needs features the rows do not have: {missing}")
+        # The booster's column order: its preprocessor puts the categorical columns first.
+        is_categorical = (
+            np.zeros(len(typer.columns), dtype=bool)
+            if booster.is_categorical_ is None
+            else np.asarray(booster.is_categorical_, dtype=bool)
+        )
+        order = np.concatenate([np.flatnonzero(is_categorical), np.flatnonzero(~is_categorical)])
+        names = [typer.columns[i] for i in order]
+        self._source = np.array([columns.index(name) for name in names], dtype=np.intp)
+        self._n_categorical = int(is_categorical.sum())
+        # Per categorical column: the code (as the request sends it) -> the booster's index.
+        booster_categories = (
+            booster._preprocessor.named_transformers_["encoder"].categories_ if self._n_categorical else []
+        )
+        self._code_tables = [
+            typer.booster_code_table(name, seen)
+            for name, seen in zip(names[: self._n_categorical], booster_categories, strict=True)
+        ]
+        #: How many categories the booster knows per categorical column (its indices 0..n-1).
+        self._n_seen = [int(np.sum(~pd.isna(seen))) for seen in booster_categories]
+        # A category the encoder knows but the binning never saw (it bins a subsample of large
+        # training sets) is missing to the trees: make it NaN here already, so that the raw
+        # and the binned predictions agree on it.
+        for j, table in enumerate(self._code_tables):
+            known = np.asarray(booster._bin_mapper.bin_thresholds_[j], dtype=np.float64)
+            table.table[~np.isin(table.table, known)] = np.nan
+        self._known_bitsets, self._f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
+        # The booster's binning, one thread (the rows are already split over threads).
+        self._bin_mapper = copy.copy(booster._bin_mapper)
+        self._bin_mapper.n_threads = 1
+        self._predictors = [tree for iteration in booster._predictors for tree in iteration]
+        self._n_classes_trees = booster.n_trees_per_iteration_
+        self._baseline = np.asarray(booster._baseline_prediction, dtype=np.float64).reshape(1, -1)
+        self._compile_trees()
+
+    # -- the encoded array: columns in the booster's order, categories as its indices --------
+
+    def encode(self, X: np.ndarray) -> np.ndarray:
+        """Rows as the booster reads them (what its preprocessor would give)."""
+        out = np.asarray(X, dtype=np.float64)[:, self._source]
+        if self._n_categorical:
+            out[:, : self._n_categorical] = self._lookup(out[:, : self._n_categorical], self._to_index)
+        return out
+
+    def _stack_tables(self) -> None:
+        """One flat table for every categorical column (code -> booster index, and code -> bin
+        of the NumPy walk), so that a batch is encoded by one gather, not one per column."""
+        sizes = [len(t.table) for t in self._code_tables]
+        self._table_offset = np.cumsum([0, *sizes[:-1]]).astype(np.intp)
+        self._max_code = np.array([size - 2 for size in sizes], dtype=np.float64)
+        self._to_index = np.concatenate([t.table for t in self._code_tables]) if sizes else np.zeros(0)
+        missing_bin = np.repeat(np.array(self._n_seen, dtype=np.float64), sizes)
+        self._to_bin = np.where(np.isnan(self._to_index), missing_bin, self._to_index).astype(np.intp)
+
+    def _lookup(self, codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """``table`` (stacked per column) at each code: a code outside a column's table, a
+        fraction, a negative number or NaN take the column's last slot (not in the code book)."""
+        valid = (codes >= 0) & (codes <= self._max_code) & (np.trunc(codes) == codes)
+        slot = np.where(valid, codes, self._max_code + 1).astype(np.intp) + self._table_offset
+        return table[slot]
+
+    def _bins(self, X: np.ndarray) -> np.ndarray:
+        """Each column as a bin: a category's booster index (missing or unknown: one past the
+        last), a number's count of split thresholds below it (NaN: one past the count)."""
+        ordered = np.asarray(X, dtype=np.float64)[:, self._source]
+        bins = np.empty(ordered.shape, dtype=np.intp)
+        c = self._n_categorical
+        if c:
+            bins[:, :c] = self._lookup(ordered[:, :c], self._to_bin)
+        for j in range(c, ordered.shape[1]):
+            bins[:, j] = np.searchsorted(self._thresholds[j], ordered[:, j])  # NaN sorts last
+        numbers = ordered[:, c:]
+        missing = np.isnan(numbers)
+        if missing.any():
+            bins[:, c:][missing] = np.broadcast_to(self._numeric_missing_bin, numbers.shape)[missing]
+        return bins
+
+    # -- the NumPy walk: every tree at once, one level per step ---------------------------
+
+    def _compile_trees(self) -> None:
+        n_features = len(self._source)
+        thresholds = [set() for _ in range(n_features)]
+        for tree in self._predictors:
+            nodes = tree.nodes
+            split = (nodes["is_leaf"] == 0) & (nodes["is_categorical"] == 0)
+            for f, t in zip(nodes["feature_idx"][split], nodes["num_threshold"][split], strict=True):
+                thresholds[int(f)].add(float(t))
+        # Each column becomes a bin: for a number, how many split thresholds lie below it
+        # (NaN: one past the last); for a category, its index (missing/unknown: one past).
+        self._thresholds = [np.array(sorted(t), dtype=np.float64) for t in thresholds]
+        widths = [
+            self._n_seen[j] + 1 if j < self._n_categorical else len(self._thresholds[j]) + 2
+            for j in range(n_features)
+        ]
+        total = sum(len(tree.nodes) for tree in self._predictors)
+        feature = np.zeros(total, dtype=np.intp)
+        children = np.zeros(2 * total, dtype=np.intp)
+        value = np.zeros(total, dtype=np.float64)
+        table_start = np.zeros(total, dtype=np.intp)
+        tables: list[np.ndarray] = [np.zeros(max(widths, default=1), dtype=np.uint8)]  # leaves: unused
+        table_size = len(tables[0])
+        roots = np.zeros(len(self._predictors), dtype=np.intp)
+        offset, max_depth = 0, 0
+        for t, tree in enumerate(self._predictors):
+            roots[t] = offset
+            for i, node in enumerate(tree.nodes):
+                g = offset + i
+                value[g] = node["value"]
+                if node["is_leaf"]:
+                    children[2 * g] = children[2 * g + 1] = g
+                    max_depth = max(max_depth, int(node["depth"]))
+                    continue
+                f = int(node["feature_idx"])
+                feature[g] = f
+                children[2 * g], children[2 * g + 1] = offset + int(node["left"]), offset + int(node["right"])
+                go_left = np.zeros(widths[f], dtype=np.uint8)
+                missing_left = bool(node["missing_go_to_left"])
+                if node["is_categorical"]:
+                    raw_left = tree.raw_left_cat_bitsets[node["bitset_idx"]]
+                    known = self._known_bitsets[self._f_idx_map[f]]
+                    for category in range(widths[f] - 1):
+                        if _in_bitset(raw_left, category):
+                            go_left[category] = 1
+                        elif not _in_bitset(known, category):
+                            go_left[category] = missing_left  # an unknown category is missing
+                else:
+                    # x <= threshold[k] exactly when at most k thresholds lie below x.
+                    k = int(np.searchsorted(self._thresholds[f], float(node["num_threshold"])))
+                    go_left[: k + 1] = 1
+                go_left[-1] = missing_left
+                table_start[g] = table_size
+                tables.append(go_left)
+                table_size += len(go_left)
+            offset += len(tree.nodes)
+        self._feature, self._children, self._value = feature, children, value
+        self._table_start, self._go_left = table_start, np.concatenate(tables)
+        self._roots, self._depth = roots, max_depth
+        self._numeric_missing_bin = np.array(
+            [len(t) + 1 for t in self._thresholds[self._n_categorical :]], dtype=np.intp
+        )
+        self._stack_tables()
+
+    def _raw_walk(self, X: np.ndarray) -> np.ndarray:
+        bins = self._bins(X)
+        n_rows, n_features = bins.shape
+        bins = bins.ravel()
+        row_start = (np.arange(n_rows, dtype=np.intp) * n_features)[:, None]
+        node = np.broadcast_to(self._roots, (n_rows, len(self._roots)))
+        for _ in range(self._depth):
+            b = bins[row_start + self._feature[node]]
+            go_left = self._go_left[self._table_start[node] + b]
+            node = self._children[2 * node + 1 - go_left]
+        leaves = self._value[node].reshape(n_rows, -1, self._n_classes_trees)
+        return self._baseline + leaves.sum(axis=1)
+
+    # -- scikit-learn's predictors, rows split over threads -------------------------------
+
+    def _raw_chunk(self, encoded: np.ndarray) -> np.ndarray:
+        """The trees on the booster's bins of the rows (uint8, as in training): a row is 39
+        bytes instead of 312, and the trees run about twice as fast as on the floats."""
+        binned = np.ascontiguousarray(self._bin_mapper.transform(encoded))
+        missing = self._bin_mapper.missing_values_bin_idx_
+        raw = np.zeros((len(encoded), self._n_classes_trees), dtype=np.float64)
+        k = self._n_classes_trees
+        for i, tree in enumerate(self._predictors):
+            raw[:, i % k] += tree.predict_binned(binned, missing, 1)
+        return raw + self._baseline
+
+    def _raw_predictors(self, encoded: np.ndarray, threads: int) -> np.ndarray:
+        chunks = [encoded[s : s + CHUNK_ROWS] for s in range(0, len(encoded), CHUNK_ROWS)]
+        if threads <= 1 or len(chunks) == 1:
+            return np.concatenate([self._raw_chunk(c) for c in chunks])
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="score") as pool:
+            return np.concatenate(list(pool.map(self._raw_chunk, chunks)))
+
+    def raw_predict(self, X: np.ndarray, method: str | None = None) -> np.ndarray:
+        """The booster's raw scores (one column per tree of an iteration)."""
+        method = method or ("walk" if len(X) <= NUMPY_WALK_MAX_ROWS else "predictors")
+        if method == "walk":
+            return self._raw_walk(X)
+        return self._raw_predictors(self.encode(X), threads_for_rows(len(X)))
+
+    def predict_proba(self, X: np.ndarray, method: str | None = None) -> np.ndarray:
+        if len(X) == 0:
+            return np.zeros((0, len(self.classes_)))
+        raw = self.raw_predict(X, method)
+        return self.booster._loss.predict_proba(raw if raw.shape[1] > 1 else raw[:, 0])
+
+
+def compile_model(estimator, columns: list[str]) -> ArrayModel:
+    """The fastest exact scorer of ``estimator`` for rows whose columns are ``columns``."""
+    if (
+        isinstance(estimator, Pipeline)
+        and len(estimator.steps) == 2
+        and isinstance(estimator.steps[0][1], CodebookTyper)
+        and isinstance(estimator.steps[-1][1], HistGradientBoostingClassifier)
+    ):
+        return CompiledBoosting(estimator, columns)
+    return FrameModel(estimator, columns)
