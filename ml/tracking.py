@@ -139,6 +139,7 @@ def log_training_run(
                 **config,
                 "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
                 "best_iteration": trained.best_iteration,
+                "fit_train_rows": trained.fit_rows,
             }
         )
         mlflow.log_metrics(

@@ -163,6 +163,7 @@ def severity_model(
             ),
             "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
             "best_iteration": trained.best_iteration,
+            "fit_train_rows": trained.fit_rows,
             "rows_per_split": dg.MetadataValue.json(record.data["rows_per_split"]),
             "data_fingerprint": record.data["fingerprint"],
             "retrained": True,
