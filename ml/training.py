@@ -17,6 +17,7 @@ from ml.models import (
     build_severity_model,
     fit_severity_model,
 )
+from ml.threads import openmp_threads_for_rows
 
 MODEL = "severity_model"
 LEGACY_BASELINE = "legacy_random_forest"
@@ -65,6 +66,12 @@ def stratified_rows(frame: pd.DataFrame, rows: int, target: str, random_state: i
     return frame.groupby(target, group_keys=False).sample(frac=share, random_state=random_state).sort_index()
 
 
+def fit_with_threads(model: Pipeline, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec):
+    """``fit_severity_model`` on as many OpenMP threads as ``ml.threads`` gives a fit of this size."""
+    with openmp_threads_for_rows(len(train), training=True):
+        return fit_severity_model(model, train, validation, spec)
+
+
 def train_models(
     features: pd.DataFrame,
     baseline_features: pd.DataFrame,
@@ -84,7 +91,7 @@ def train_models(
     selection, best = {}, None
     for leaves in plan.max_leaf_nodes_candidates:
         candidate_params = replace(params, max_leaf_nodes=leaves)
-        candidate = fit_severity_model(
+        candidate = fit_with_threads(
             build_severity_model(spec, candidate_params), selection_train, selection_validation, spec
         )
         proba = candidate.predict_proba(selection_validation[spec.names])
@@ -106,7 +113,7 @@ def train_models(
             f"{len(train):,} train rows"
         )
         model = build_severity_model(spec, best_params)
-        model = fit_severity_model(model, final_train, final_validation, spec)
+        model = fit_with_threads(model, final_train, final_validation, spec)
         fit_rows = len(final_train)
 
     baseline_train = split_frame(baseline_features, "train")

@@ -22,7 +22,12 @@ from ml.data import split_frame
 from ml.defaults import PROJECT_ROOT
 from ml.models import SeverityModelParams, build_severity_model, fit_severity_model
 from ml.registry import SKOPS_TRUSTED_TYPES
-from ml.threads import SINGLE_THREAD_MAX_ROWS, available_cores, threads_for_rows
+from ml.threads import (
+    SINGLE_THREAD_MAX_ROWS,
+    SINGLE_THREAD_MAX_TRAINING_ROWS,
+    available_cores,
+    threads_for_rows,
+)
 
 OLD_MODELS = PROJECT_ROOT / "tests" / "fixtures" / "models_before_array_scoring.py"
 #: A code of the code book the model never sees in training (it must read as missing).
@@ -218,3 +223,8 @@ def test_openmp_is_limited_in_the_calling_thread_by_the_number_of_rows():
         assert threads == 1 and openmp_threads() == {1}
     with openmp_threads_for_rows(SINGLE_THREAD_MAX_ROWS + 1) as threads:
         assert threads == available_cores() and openmp_threads() == {available_cores()}
+    # A fit synchronises its threads at every split: one thread up to a higher bar.
+    with openmp_threads_for_rows(SINGLE_THREAD_MAX_TRAINING_ROWS, training=True) as threads:
+        assert threads == 1 and openmp_threads() == {1}
+    with openmp_threads_for_rows(SINGLE_THREAD_MAX_TRAINING_ROWS + 1, training=True) as threads:
+        assert threads == available_cores()
