@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -116,56 +116,77 @@ def scoring_speed(tracking_uri: str, warehouse: Path) -> dict[str, float]:
     return speed
 
 
-def run_one(folder: Path, out: Path) -> None:
-    """Run the pipeline on ``folder`` in this process and write the measurements to ``out``."""
+def bare_read_csv_seconds(folder: Path) -> float:
+    """DuckDB alone reading the same files into tables (types sniffed, nothing checked): the
+    floor the raw ingestion is compared with."""
+    import duckdb
+
+    started = time.perf_counter()
+    with duckdb.connect() as conn:
+        for path in sorted(folder.glob("*.csv")):
+            conn.execute(
+                f"create table {path.stem} as select * from read_csv(?, encoding = 'latin-1')", [str(path)]
+            )
+    return time.perf_counter() - started
+
+
+def run_root(scale: float, suffix: str) -> Path:
+    """Where a scale's warehouse and MLflow store stay after the run (for the HTTP load test
+    and for a look in the UIs)."""
+    return OUT_DIR / f"run-scale-{scale:g}{suffix}"
+
+
+def run_one(folder: Path, out: Path, root: Path) -> None:
+    """Run the pipeline on ``folder`` in this process, its stores under ``root`` (emptied
+    first), and write the measurements to ``out``."""
     import dagster as dg
 
     from orchestration.pipeline import run_pipeline
     from tests.benchmarks.measure import RssSampler
 
-    with tempfile.TemporaryDirectory(dir=settings.DATA_DIR) as tmp:
-        root = Path(tmp)
-        tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-        os.environ.update(
-            DUCKDB_PATH=str(root / "warehouse.duckdb"),
-            MLFLOW_TRACKING_URI=tracking_uri,
-            MLFLOW_ARTIFACT_ROOT=str(root / "artifacts"),
-            BAAC_SOURCE="local",
-            BAAC_LOCAL_DIR=str(folder),
-        )
-        started = time.time()
-        with RssSampler() as sampler:
-            result = run_pipeline(settings.parse_years("2005-2016"), dg.DagsterInstance.ephemeral())
-        total = time.time() - started
-        from orchestration.report import completed, failure_summary
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ.update(
+        DUCKDB_PATH=str(root / "warehouse.duckdb"),
+        MLFLOW_TRACKING_URI=tracking_uri,
+        MLFLOW_ARTIFACT_ROOT=str(root / "artifacts"),
+        BAAC_SOURCE="local",
+        BAAC_LOCAL_DIR=str(folder),
+    )
+    started = time.time()
+    with RssSampler() as sampler:
+        result = run_pipeline(settings.parse_years("2005-2016"), dg.DagsterInstance.ephemeral())
+    total = time.time() - started
+    from orchestration.report import completed, failure_summary
 
-        if not completed(result):
-            raise SystemExit(f"pipeline failed:\n{failure_summary(result)}")
-        begun, steps = {}, {}
-        for event in result.all_events:
-            if event.event_type_value == "STEP_START":
-                begun[event.step_key] = event.timestamp
-            elif event.event_type_value == "STEP_SUCCESS":
-                steps[event.step_key] = {
-                    "seconds": event.timestamp - begun[event.step_key],
-                    "peak_rss_gb": sampler.peak_between(begun[event.step_key], event.timestamp) / GiB,
-                }
-        warehouse = root / "warehouse.duckdb"
-        for step, rows in step_rows(result, warehouse).items():
-            if step in steps:
-                steps[step]["rows"] = rows
-        report = {
-            "data": str(folder),
-            "total_seconds": total,
-            "peak_rss_gb": sampler.peak / GiB,
-            "steps": steps,
-            "warehouse_mb": warehouse.stat().st_size / 1e6,
-            "mlflow_artifacts_mb": sum(
-                p.stat().st_size for p in (root / "artifacts").rglob("*") if p.is_file()
-            )
-            / 1e6,
-            "scoring": scoring_speed(tracking_uri, warehouse),
-        }
+    if not completed(result):
+        raise SystemExit(f"pipeline failed:\n{failure_summary(result)}")
+    begun, steps = {}, {}
+    for event in result.all_events:
+        if event.event_type_value == "STEP_START":
+            begun[event.step_key] = event.timestamp
+        elif event.event_type_value == "STEP_SUCCESS":
+            steps[event.step_key] = {
+                "seconds": event.timestamp - begun[event.step_key],
+                "peak_rss_gb": sampler.peak_between(begun[event.step_key], event.timestamp) / GiB,
+            }
+    warehouse = root / "warehouse.duckdb"
+    for step, rows in step_rows(result, warehouse).items():
+        if step in steps:
+            steps[step]["rows"] = rows
+    report = {
+        "data": str(folder),
+        "total_seconds": total,
+        "peak_rss_gb": sampler.peak / GiB,
+        "steps": steps,
+        "warehouse_mb": warehouse.stat().st_size / 1e6,
+        "mlflow_artifacts_mb": sum(p.stat().st_size for p in (root / "artifacts").rglob("*") if p.is_file())
+        / 1e6,
+        "scoring": scoring_speed(tracking_uri, warehouse),
+        "bare_read_csv_seconds": bare_read_csv_seconds(folder),
+        "tracking_uri": tracking_uri,
+    }
     out.write_text(json.dumps(report, indent=2))
 
 
@@ -227,6 +248,58 @@ def markdown(reports: dict[float, dict]) -> str:
     return "\n".join(lines)
 
 
+#: Issue 9's targets at national size: (measure, target, measured value from a report, met).
+TARGETS = [
+    (
+        "raw ingestion, 5 tables, 12 years",
+        "<= 15 s",
+        lambda r: grouped(r)["raw ingestion (5 tables)"]["seconds"],
+        15,
+    ),
+    ("`dbt build` with every test", "<= 60 s", lambda r: grouped(r)["dbt build"]["seconds"], 60),
+    (
+        "training (selection, final model, both baselines)",
+        "<= 180 s",
+        lambda r: grouped(r)["training"]["seconds"],
+        180,
+    ),
+    (
+        "evaluation (test metrics, plots, importance)",
+        "<= 60 s",
+        lambda r: grouped(r)["evaluation"]["seconds"],
+        60,
+    ),
+    ("the whole pipeline run", "<= 360 s", lambda r: r["total_seconds"], 360),
+    ("peak RSS of the pipeline process (GB)", "<= 4", lambda r: r["peak_rss_gb"], 4),
+    (
+        "in-process scoring, 100,000-row batch (road users/s)",
+        ">= 500,000",
+        lambda r: -r["scoring"]["batch_100000_rows_per_s"],
+        -500_000,
+    ),
+    (
+        "in-process scoring, one road user, p50 (ms)",
+        "<= 2",
+        lambda r: r["scoring"]["one_road_user_p50_ms"],
+        2,
+    ),
+]
+
+
+def targets(report: dict) -> str:
+    """The national-size run against the targets."""
+    lines = ["| measure | target | measured | met |", "|---|---|---|---|"]
+    for name, target, value, bound in TARGETS:
+        measured = value(report)
+        lines.append(f"| {name} | {target} | {abs(measured):,.1f} | {'yes' if measured <= bound else 'no'} |")
+    raw = grouped(report)["raw ingestion (5 tables)"]["seconds"]
+    lines.append(
+        f"\nRaw ingestion took {raw / report['bare_read_csv_seconds']:.1f}x a bare DuckDB `read_csv` of the "
+        f"same files ({report['bare_read_csv_seconds']:.1f} s; target within 3x)."
+    )
+    return "\n".join(lines)
+
+
 def plot(reports: dict[float, dict], path: Path) -> None:
     import matplotlib
 
@@ -256,11 +329,15 @@ def main() -> None:
     parser.add_argument("--scale", type=float, action="append", help="fraction of national size (repeatable)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--busy-core", action="store_true", help="keep one core busy during the runs")
+    parser.add_argument(
+        "--skip-http", action="store_true", help="no HTTP load test of the largest scale's champion"
+    )
     parser.add_argument("--run-one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
-        run_one(args.run_one, args.json)
+        run_one(args.run_one, args.json, args.root)
         return
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     suffix = "-busy" if args.busy_core else ""
@@ -279,6 +356,8 @@ def main() -> None:
                     str(folder),
                     "--json",
                     str(out),
+                    "--root",
+                    str(run_root(scale, suffix)),
                 ],
                 check=True,
             )
@@ -288,6 +367,20 @@ def main() -> None:
         reports[scale] = json.loads(out.read_text())
         print(f"scale {scale:g}: {reports[scale]['total_seconds']:.1f} s", flush=True)
     table = markdown(reports)
+    largest = reports[max(reports)]
+    if max(reports) == 1:
+        table += "\n\n" + targets(largest)
+    if not args.skip_http:
+        load = subprocess.run(
+            [sys.executable, "-m", "tests.benchmarks.api_load", "--tracking-uri", largest["tracking_uri"]],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        table += (
+            f"\n\nThe service, with the champion of scale {max(reports):g} "
+            f"(`tests/benchmarks/api_load.py`):\n{load}"
+        )
     (OUT_DIR / f"benchmark{suffix}.md").write_text(table + "\n")
     plot(reports, OUT_DIR / f"scale_steps{suffix}.png")
     print(table)
