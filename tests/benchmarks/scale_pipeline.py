@@ -155,21 +155,25 @@ def run_one(folder: Path, out: Path, root: Path) -> None:
         BAAC_LOCAL_DIR=str(folder),
     )
     started = time.time()
+    instance = dg.DagsterInstance.ephemeral()
     with RssSampler() as sampler:
-        result = run_pipeline(settings.parse_years("2005-2016"), dg.DagsterInstance.ephemeral())
+        result = run_pipeline(settings.parse_years("2005-2016"), instance)
     total = time.time() - started
     from orchestration.report import completed, failure_summary
 
     if not completed(result):
         raise SystemExit(f"pipeline failed:\n{failure_summary(result)}")
     begun, steps = {}, {}
-    for event in result.all_events:
+    for entry in instance.all_logs(result.run_id):  # log entries carry the time, events do not
+        event = entry.dagster_event
+        if event is None:
+            continue
         if event.event_type_value == "STEP_START":
-            begun[event.step_key] = event.timestamp
+            begun[event.step_key] = entry.timestamp
         elif event.event_type_value == "STEP_SUCCESS":
             steps[event.step_key] = {
-                "seconds": event.timestamp - begun[event.step_key],
-                "peak_rss_gb": sampler.peak_between(begun[event.step_key], event.timestamp) / GiB,
+                "seconds": entry.timestamp - begun[event.step_key],
+                "peak_rss_gb": sampler.peak_between(begun[event.step_key], entry.timestamp) / GiB,
             }
     warehouse = root / "warehouse.duckdb"
     for step, rows in step_rows(result, warehouse).items():
