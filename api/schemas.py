@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+)
 
 from ml.features import Feature, FeatureSpec
 
@@ -35,8 +45,10 @@ def _whole(value: Any) -> Any:
     return value
 
 
-#: A whole number: ``3`` or ``3.0``, never ``3.5``, ``"3"`` or ``true``.
-WholeNumber = Annotated[int, BeforeValidator(_whole), Strict()]
+#: A whole number: ``3`` or ``3.0``, never ``3.5``, ``"3"`` or ``true``. The before-validator
+#: comes last: it wraps (runs before) the strict check and the bounds, which stay in the
+#: integer's JSON schema as minimum/maximum.
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_whole)]
 
 
 def _field_type(feature: Feature) -> Any:
@@ -45,9 +57,12 @@ def _field_type(feature: Feature) -> Any:
     if feature.is_categorical:
         codes = sorted(feature.codes)
         return Annotated[WholeNumber, _one_of(feature.codes), Field(json_schema_extra={"enum": codes})] | None
-    bounds = Field(ge=feature.minimum, le=feature.maximum, allow_inf_nan=False)
-    number = WholeNumber if feature.data_type == "integer" else Annotated[float, Strict()]
-    return Annotated[number, bounds] | None
+    # Bounds as annotated-types metadata: a ``Field`` nested in an ``Annotated`` alias would
+    # reach the JSON schema as "ge"/"le", not "minimum"/"maximum".
+    bounds = (Ge(feature.minimum), Le(feature.maximum))
+    if feature.data_type == "integer":
+        return Annotated[int, Strict(), *bounds, BeforeValidator(_whole)] | None
+    return Annotated[float, Strict(), AllowInfNan(False), *bounds] | None
 
 
 def _description(feature: Feature) -> str:

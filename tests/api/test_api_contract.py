@@ -223,11 +223,15 @@ def test_each_error_the_service_answers_is_documented_with_its_body(settings):
     assert documented("/features", "get") == {}
 
 
-def test_whole_number_fields_are_integers_in_the_document(client, spec):
+def test_fields_are_typed_and_bounded_in_the_document_as_validated(client, spec):
     properties = client.get("/openapi.json").json()["components"]["schemas"]["RoadUser"]["properties"]
     for feature in spec.features:
-        (declared,) = [s["type"] for s in properties[feature.name]["anyOf"] if s["type"] != "null"]
-        assert declared == ("integer" if feature.data_type == "integer" else "number"), feature.name
+        (declared,) = [s for s in properties[feature.name]["anyOf"] if s["type"] != "null"]
+        assert declared["type"] == ("integer" if feature.data_type == "integer" else "number"), feature.name
+        if feature.is_categorical:
+            assert declared["enum"] == sorted(feature.codes)
+        else:  # as JSON Schema keywords a client (and schemathesis) reads
+            assert (declared["minimum"], declared["maximum"]) == (feature.minimum, feature.maximum)
 
 
 def test_the_documented_example_is_the_file_the_readme_sends(client):

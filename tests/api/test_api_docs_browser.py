@@ -64,7 +64,9 @@ def test_swagger_ui_renders_offline_with_the_predict_operation(server, offline_p
     assert "/predict" in operation.inner_text()
     operation.locator(".opblock-summary").click()  # open it: the example body and the responses
     page.wait_for_selector("#operations-predict-predict_predict_post .responses-table")
-    responses = page.locator("#operations-predict-predict_predict_post .response-col_status").all_inner_texts()
+    responses = page.locator(
+        "#operations-predict-predict_predict_post .response-col_status"
+    ).all_inner_texts()
     assert {"200", "400", "413", "415", "422", "503"} <= {r.strip() for r in responses}
     assert "vehicle_category_code" in page.locator("#operations-predict-predict_predict_post").inner_text()
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
