@@ -62,7 +62,10 @@ class ClientGone(Exception):
     pass
 
 
-async def _send_json(send: Send, status: int, detail: str, headers: list | None = None) -> None:
+async def _refuse(scope: Scope, send: Send, status: int, detail: str, headers: list | None = None) -> None:
+    """Answer ``{"detail": ...}`` with ``status``. The route is noted as the router would have
+    (the metrics middleware labels the refusal by it)."""
+    scope["route"] = RefusedRoute(scope["path"])
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -94,28 +97,25 @@ class RequestGuardMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path in self.paths.key_required or path in self.paths.json_body:
-            # What the router would set: the metrics middleware labels a refusal by its route.
-            scope["route"] = RefusedRoute(path)
         headers = dict(scope["headers"])  # names are lower case in ASGI
         if path in self.paths.key_required and not key_matches(self.api_key, headers.get(b"x-api-key")):
-            await _send_json(send, 401, WRONG_KEY, [(b"www-authenticate", b"ApiKey")])
+            await _refuse(scope, send, 401, WRONG_KEY, [(b"www-authenticate", b"ApiKey")])
             return
         if path not in self.paths.json_body:
             await self.app(scope, receive, send)
             return
         if not is_json_media_type(headers.get(b"content-type")):
             sent = headers[b"content-type"].decode("latin-1")
-            await _send_json(send, 415, f"Content-Type must be application/json, not {sent}")
+            await _refuse(scope, send, 415, f"Content-Type must be application/json, not {sent}")
             return
         declared = headers.get(b"content-length", b"").strip()
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _send_json(send, 413, self._too_large())
+            await _refuse(scope, send, 413, self._too_large())
             return
         try:
             body = await self._read_body(receive)
         except BodyTooLarge:
-            await _send_json(send, 413, self._too_large(), [(b"connection", b"close")])
+            await _refuse(scope, send, 413, self._too_large(), [(b"connection", b"close")])
             return
         except ClientGone:
             return
