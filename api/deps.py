@@ -6,12 +6,12 @@ dependency per request for what is an attribute read."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
+from api.guards import WRONG_KEY, key_matches
 from api.metrics import ServiceMetrics
 from api.model_store import ChampionStore, LoadedModel
 from api.prediction_log import PredictionLog
@@ -65,10 +65,12 @@ API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
 async def require_api_key(
     settings: SettingsDep, provided: Annotated[str | None, Security(API_KEY_HEADER)] = None
 ) -> None:
-    """401 unless the ``X-API-Key`` header holds the configured key (none configured: open)."""
-    expected = settings.api_key
-    if expected and not (provided and secrets.compare_digest(provided.encode(), expected.encode())):
-        raise HTTPException(status_code=401, detail="Missing or wrong X-API-Key header")
+    """401 unless the ``X-API-Key`` header holds the configured key (none configured: open).
+
+    ``api.guards`` has already refused a wrong key before the body was read; this declares
+    the key in the OpenAPI document (when one is configured) and checks it again."""
+    if not key_matches(settings.api_key, provided):
+        raise HTTPException(status_code=401, detail=WRONG_KEY)
 
 
 #: For a route's ``dependencies=[...]``: the key is checked, nothing is passed on.

@@ -6,13 +6,18 @@ tests call ``create_app(ApiSettings(...))``. The service never opens the DuckDB 
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
+from api.deps import require_api_key
 from api.errors import readable_validation_errors
+from api.guards import GuardedPaths, RequestGuardMiddleware
 from api.lifespan import lifespan
 from api.metrics import RequestMetricsMiddleware, ServiceMetrics
-from api.routes import features, health, model, page
+from api.openapi import complete_openapi
+from api.routes import docs, features, health, model, page
 from api.routes.predict import predict_router
 from api.schemas import build_road_user_model
 from api.settings import ApiSettings
@@ -31,36 +36,40 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         f"model `{REGISTERED_MODEL}@{CHAMPION}` (BAAC data, ONISR).",
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.routes.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.spec = spec
     app.state.metrics = ServiceMetrics()  # one registry per app: tests build several
-    app.add_middleware(RequestMetricsMiddleware)
     app.add_exception_handler(RequestValidationError, readable_validation_errors)
     road_user = build_road_user_model(spec)
-    app.include_router(predict_router(spec, road_user))
-    app.include_router(model.router)
-    app.include_router(features.router)
-    app.include_router(health.router)
-    app.include_router(page.router)
-    add_request_models_to_openapi(app, road_user)
+    routers = [predict_router(spec, road_user), model.router, features.router, health.router, page.router]
+    for router in [*routers, docs.router]:
+        app.include_router(router)
+    app.mount(docs.STATIC_DOCS_URL, StaticFiles(directory=str(docs.STATIC_DOCS_DIR)), name="static-docs")
+    paths = guarded_paths(routers)
+    # Added first, so it runs inside the metrics middleware: its 401/413/415 are counted.
+    app.add_middleware(
+        RequestGuardMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes, paths=paths
+    )
+    app.add_middleware(RequestMetricsMiddleware)
+    complete_openapi(app, road_user, bool(settings.api_key), set(paths.json_body))
     return app
 
 
-def add_request_models_to_openapi(app: FastAPI, road_user) -> None:
-    """/predict reads its body by hand (off the event loop), so FastAPI does not know its
-    model: put ``RoadUser`` in the schema's components, where the route's body refers to it."""
-    generate = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = generate()
-            schema.setdefault("components", {}).setdefault("schemas", {})["RoadUser"] = (
-                road_user.model_json_schema(ref_template="#/components/schemas/{model}")
-            )
-        return app.openapi_schema
-
-    app.openapi = openapi
+def guarded_paths(routers: list[APIRouter]) -> GuardedPaths:
+    """The paths whose routes declare the API key, and those that read a JSON body (a body
+    declared to FastAPI, or one the route reads by hand and declares in ``openapi_extra``)."""
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    return GuardedPaths(
+        key_required=frozenset(
+            r.path for r in routes if any(d.dependency is require_api_key for d in r.dependencies)
+        ),
+        json_body=frozenset(
+            r.path for r in routes if r.body_field is not None or "requestBody" in (r.openapi_extra or {})
+        ),
+    )
 
 
 app = create_app()

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, create_model
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+)
 
 from ml.features import Feature, FeatureSpec
 
@@ -26,16 +36,33 @@ def _one_of(codes: dict[int, str]):
     return AfterValidator(check)
 
 
+def _whole(value: Any) -> Any:
+    """A float with no fractional part (``79.0``) as the integer it is; anything else as sent,
+    for the strict check to refuse. JSON has one number type, and JSON Schema's ``integer``
+    (what the OpenAPI document says) is any number whose fractional part is zero."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A whole number: ``3`` or ``3.0``, never ``3.5``, ``"3"`` or ``true``. The before-validator
+#: comes last: it wraps (runs before) the strict check and the bounds, which stay in the
+#: integer's JSON schema as minimum/maximum.
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_whole)]
+
+
 def _field_type(feature: Feature) -> Any:
-    """Strict: a code is a JSON integer (not true, "3" or 3.0), a number a finite number."""
+    """Strict: a code is a whole JSON number (``3`` or ``3.0``, not ``true``, ``"3"`` or
+    ``3.5``), a number a finite number."""
     if feature.is_categorical:
         codes = sorted(feature.codes)
-        return (
-            Annotated[int, Strict(), _one_of(feature.codes), Field(json_schema_extra={"enum": codes})] | None
-        )
-    bounds = Field(ge=feature.minimum, le=feature.maximum, allow_inf_nan=False)
-    number = int if feature.data_type == "integer" else float
-    return Annotated[number, Strict(), bounds] | None
+        return Annotated[WholeNumber, _one_of(feature.codes), Field(json_schema_extra={"enum": codes})] | None
+    # Bounds as annotated-types metadata: a ``Field`` nested in an ``Annotated`` alias would
+    # reach the JSON schema as "ge"/"le", not "minimum"/"maximum".
+    bounds = (Ge(feature.minimum), Le(feature.maximum))
+    if feature.data_type == "integer":
+        return Annotated[int, Strict(), *bounds, BeforeValidator(_whole)] | None
+    return Annotated[float, Strict(), AllowInfNan(False), *bounds] | None
 
 
 def _description(feature: Feature) -> str:
@@ -131,3 +158,23 @@ class FeaturesResponse(BaseModel):
     classes: dict[int, str]
     api_key_required: bool
     max_batch_size: int
+
+
+class ErrorMessage(BaseModel):
+    """Every error but a 422: what went wrong, in one sentence."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='Where: ["body", field] or ["body", row, field].')
+    type: str = Field(description="pydantic's error type, e.g. missing, literal_error, less_than_equal.")
+    msg: str = Field(description="The field, what is wrong and, for a code, every allowed code.")
+    input: Any = Field(None, description="What was sent (a scalar), when it can be echoed.")
+    allowed: dict[str, str] | None = Field(None, description="A code field's allowed codes and labels.")
+
+
+class ValidationErrors(BaseModel):
+    """A 422: the body is JSON but not road users the model can score."""
+
+    detail: list[FieldError]

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import ApiKeyChecked, ChampionDep, StoreDep
 from api.model_store import LoadedModel, RefreshStatus
+from api.openapi import error_responses
 from api.schemas import ModelInfo, RefreshInfo, ReloadAccepted
 from ml.registry import CHAMPION, REGISTERED_MODEL
 
@@ -37,7 +38,12 @@ def refresh_info(status: RefreshStatus | None) -> RefreshInfo | None:
     )
 
 
-@router.get("", response_model=ModelInfo, summary="The champion: version, training data, test metrics")
+@router.get(
+    "",
+    response_model=ModelInfo,
+    responses=error_responses(503),
+    summary="The champion: version, training data, test metrics",
+)
 async def get_model(model: ChampionDep) -> ModelInfo:
     return model_info(model)
 
@@ -47,7 +53,7 @@ async def get_model(model: ChampionDep) -> ModelInfo:
     status_code=202,
     response_model=ReloadAccepted,
     dependencies=[ApiKeyChecked],
-    responses={409: {"description": "A refresh is already running"}},
+    responses=error_responses(401, 409),
     summary="Look for a new champion now, in the background (it is also picked up on its own)",
 )
 async def reload_model(store: StoreDep) -> ReloadAccepted:

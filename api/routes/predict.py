@@ -28,6 +28,7 @@ from api.deps import ApiKeyChecked, ChampionDep
 from api.errors import clean_validation_errors
 from api.metrics import ServiceMetrics
 from api.model_store import LoadedModel
+from api.openapi import error_responses
 from api.prediction_log import PredictionLog, PredictionLogError, format_rows, new_request_id
 from api.schemas import (
     MAX_BATCH_SIZE,
@@ -71,6 +72,10 @@ def log_predictions(
         raise HTTPException(status_code=503, detail=f"Prediction log unavailable: {error}") from error
     for label, count in Counter(scores.predicted.tolist()).items():
         metrics.predictions.labels(spec.classes[label]).inc(count)
+
+
+class MalformedBody(ValueError):
+    """The body cannot be read as JSON at all (400); JSON with wrong values is a 422."""
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -146,16 +151,7 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
         try:
             payload = loads_in_steps(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "json_invalid",
-                        "loc": ("body", getattr(error, "pos", 0)),
-                        "msg": "JSON decode error",
-                        "input": {},
-                    }
-                ]
-            ) from error
+            raise MalformedBody(f"The body is not JSON in UTF-8: {error}") from error
         try:
             return body_type.validate_python(payload, from_attributes=True)  # as FastAPI does
         except ValidationError as error:
@@ -165,6 +161,8 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
     def answer(body: bytes, model: LoadedModel, metrics: ServiceMetrics, prediction_log: PredictionLog):
         try:
             parsed = parse(body)
+        except MalformedBody as error:
+            return JSONResponse(status_code=400, content={"detail": str(error)})
         except RequestValidationError as error:
             # Made readable here, in the worker thread: a batch can carry thousands of errors.
             errors = clean_validation_errors(list(error.errors()), spec)
@@ -187,6 +185,7 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
         response_model=PredictionResponse | BatchPredictionResponse,
         dependencies=[ApiKeyChecked],
         openapi_extra=request_body_schema("#/components/schemas/RoadUser"),
+        responses=error_responses(400, 401, 413, 415, 422, 503),
         summary=f"Score one road user (an object) or a batch (a list of at most {MAX_BATCH_SIZE:,})",
     )
     async def predict(request: Request, model: ChampionDep):

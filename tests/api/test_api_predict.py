@@ -71,8 +71,9 @@ def test_types_are_strict_and_odd_json_gets_a_422(client, typical):
     for field, value in [
         ("lighting_code", True),
         ("lighting_code", "1"),
-        ("lighting_code", 1.0),
+        ("lighting_code", 1.5),
         ("age", "36"),
+        ("age", 36.5),
     ]:
         response = client.post("/predict", json={**typical, field: value})
         assert response.status_code == 422, (field, value)

@@ -140,10 +140,11 @@ def test_a_number_out_of_range_is_refused(probe, feature, below, data):
 
 
 def wrong_type(feature: Feature):
-    """Strings (even "3"), booleans, lists and, for a whole-number field, any float (even 3.0)."""
+    """Strings (even "3"), booleans, lists and, for a whole-number field, any number with a
+    fractional part (3.0 is the integer 3, as JSON Schema's ``integer`` says)."""
     kinds = [st.text(max_size=5), st.booleans(), st.lists(st.integers(), max_size=2)]
     if feature.data_type == "integer":
-        kinds.append(st.floats(allow_nan=False, allow_infinity=False))
+        kinds.append(st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: not x.is_integer()))
     return st.one_of(kinds)
 
 

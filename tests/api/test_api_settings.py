@@ -14,6 +14,7 @@ VARIABLES = (
     "BAAC_PREDICTION_LOG_DIR",
     "BAAC_PREDICTION_LOG_COMMIT_MS",
     "BAAC_REGISTRY_TIMEOUT_SECONDS",
+    "BAAC_API_MAX_BODY_BYTES",
 )
 
 
@@ -27,6 +28,7 @@ def test_defaults_run_everything_embedded_under_data(monkeypatch):
     assert settings.prediction_log_dir == DATA_DIR / "predictions"
     assert settings.prediction_log_commit_ms == 2
     assert settings.registry_timeout_seconds == 5
+    assert settings.max_body_bytes == 16 * 1024 * 1024
     assert settings.dbt_project_dir == DBT_PROJECT_DIR
 
 
@@ -37,6 +39,7 @@ def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
     monkeypatch.setenv("BAAC_PREDICTION_LOG_DIR", str(tmp_path / "log"))
     monkeypatch.setenv("BAAC_PREDICTION_LOG_COMMIT_MS", "0.5")
     monkeypatch.setenv("BAAC_REGISTRY_TIMEOUT_SECONDS", "3")
+    monkeypatch.setenv("BAAC_API_MAX_BODY_BYTES", "1000")
     settings = ApiSettings.from_env()
     assert settings == ApiSettings(
         tracking_uri="http://127.0.0.1:5000",
@@ -45,6 +48,7 @@ def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
         prediction_log_dir=Path(tmp_path / "log"),
         prediction_log_commit_ms=0.5,
         registry_timeout_seconds=3,
+        max_body_bytes=1000,
     )
     assert "s3cret" not in repr(settings)
 
