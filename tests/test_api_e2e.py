@@ -167,11 +167,16 @@ def test_the_page_on_a_desktop_derives_when_marks_stale_hints_and_resets(server)
         page.select_option("#f-user_category_code", "3")
         assert page.locator("#pedestrian-hint").is_visible()
         page.select_option("#f-seat_position_code", "")  # not recorded
+        page.select_option("#f-safety_equipment_code", "")
+        page.select_option("#f-safety_equipment_use_code", "")
+        page.select_option("#f-pedestrian_location_code", "3")  # on a crossing without lights
+        page.select_option("#f-pedestrian_action_code", "3")  # crossing
         page.fill("#f-age", "80")
         body = sent_body(page)
         shown = page.inner_text("#prediction")
         assert page.locator("#stale").is_hidden()
         assert overlaps(page, PAGE_BOXES) == []
+        page.evaluate("window.scrollTo(0, 0)")  # the header, "when" and the result
         screenshot(page, "page-desktop.png")
         page.fill("#f-age", "81")  # after a prediction, a change marks the result stale
         assert page.locator("#stale").is_visible()
@@ -180,5 +185,6 @@ def test_the_page_on_a_desktop_derives_when_marks_stale_hints_and_resets(server)
         assert page.inner_text("#prediction") == "–" and page.locator("#stale").is_hidden()
         assert sent_body(page) == typical
     assert body["user_category_code"] == 3 and body["seat_position_code"] is None and body["age"] == 80
+    assert (body["safety_equipment_code"], body["pedestrian_location_code"]) == (None, 3)
     answer = httpx.post(base_url + "/predict", json=body, timeout=30).json()
     assert shown == answer["label"]
