@@ -119,10 +119,10 @@ def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, in
     """The most typical real road user of the train split, a starting point for a form.
 
     Each column's mode taken alone makes a road user nobody is (a driver on a pedestrian
-    crossing), so this is a whole row: the one whose codes are together the most frequent,
-    i.e. the highest sum over features of the log-frequency of its value ("not recorded"
-    counting as a value; a coordinate only as recorded or not). Ties go to the smallest
-    accident key, then to row order."""
+    crossing), so this is a whole row, fully recorded when one is: the one whose values are
+    together the most frequent, i.e. the highest sum over features of the log-frequency of
+    its value ("not recorded" counting as a value; a coordinate only as recorded or not).
+    Ties go to the smallest accident key, then to row order."""
     train = split_frame(features, "train")
     if train.empty:
         return {feature.name: None for feature in spec.features}
@@ -135,6 +135,9 @@ def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, in
         column = column.fillna(-1.0) if whole else column.notna().astype("float64")
         score += np.log(column.map(column.value_counts(normalize=True)))
     ranked = train.assign(_score=score, _order=np.arange(len(train)))
+    # A form starts best with every field filled in: a fully recorded row when there is one.
+    complete = ranked[train[spec.names].notna().all(axis=1)]
+    ranked = complete if len(complete) else ranked
     best = ranked.sort_values(["_score", spec.key, "_order"], ascending=[False, True, True]).iloc[0]
     typical: dict[str, int | float | None] = {}
     for feature in spec.features:
