@@ -14,12 +14,20 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+#: The French public holidays (the Kaggle file): every source loads ``raw.holidays`` from it,
+#: and the scoring page derives its holiday flags from it.
+HOLIDAYS_FILE = "holidays.csv"
 
 
 def path_from_env(name: str, default: Path) -> Path:
     """The path in environment variable ``name``, else ``default``."""
     value = os.environ.get(name)
     return Path(value).expanduser().resolve() if value else default
+
+
+def local_source_dir() -> Path:
+    """A directory in the Kaggle layout (``BAAC_LOCAL_DIR``); the shipped sample by default."""
+    return path_from_env("BAAC_LOCAL_DIR", DATA_DIR / "sample")
 
 
 def mlflow_tracking_uri() -> str:

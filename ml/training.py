@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -138,18 +139,36 @@ def train_models(
 
 
 def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, int | float | None]:
-    """The most frequent code of each categorical feature and the median of each numeric one,
-    on the train split: a sensible starting point for a form."""
+    """The most typical real road user of the train split, a starting point for a form.
+
+    Each column's mode taken alone makes a road user nobody is (a driver on a pedestrian
+    crossing), so this is a whole row, fully recorded when one is: the one whose values are
+    together the most frequent, i.e. the highest sum over features of the log-frequency of
+    its value ("not recorded" counting as a value; a coordinate only as recorded or not).
+    Ties go to the smallest accident key, then to row order."""
     train = split_frame(features, "train")
+    if train.empty:
+        return {feature.name: None for feature in spec.features}
+    score = pd.Series(0.0, index=train.index)
+    for feature in spec.features:
+        column = train[feature.name].astype("float64")
+        # A code or whole number counts as itself (-1: not recorded); a coordinate, only as
+        # recorded or not.
+        whole = feature.is_categorical or feature.data_type == "integer"
+        column = column.fillna(-1.0) if whole else column.notna().astype("float64")
+        score += np.log(column.map(column.value_counts(normalize=True)))
+    ranked = train.assign(_score=score, _order=np.arange(len(train)))
+    # A form starts best with every field filled in: a fully recorded row when there is one.
+    complete = ranked[train[spec.names].notna().all(axis=1)]
+    ranked = complete if len(complete) else ranked
+    best = ranked.sort_values(["_score", spec.key, "_order"], ascending=[False, True, True]).iloc[0]
     typical: dict[str, int | float | None] = {}
     for feature in spec.features:
-        column = train[feature.name].dropna()
-        if column.empty:
+        value = best[feature.name]
+        if pd.isna(value):
             typical[feature.name] = None
-        elif feature.is_categorical:
-            typical[feature.name] = int(column.mode().iloc[0])
-        elif feature.data_type == "integer":
-            typical[feature.name] = int(round(column.median()))
+        elif feature.is_categorical or feature.data_type == "integer":
+            typical[feature.name] = int(value)
         else:
-            typical[feature.name] = float(column.median())
+            typical[feature.name] = float(value)
     return typical

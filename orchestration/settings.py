@@ -16,12 +16,20 @@ from ml.defaults import (
     DATA_DIR,
     DBT_PROJECT_DIR,
     PROJECT_ROOT,
+    local_source_dir,
     mlflow_artifact_root,
     mlflow_tracking_uri,
 )
 from ml.defaults import path_from_env as _path_from_env
 
-__all__ = ["DATA_DIR", "DBT_PROJECT_DIR", "PROJECT_ROOT", "mlflow_artifact_root", "mlflow_tracking_uri"]
+__all__ = [
+    "DATA_DIR",
+    "DBT_PROJECT_DIR",
+    "PROJECT_ROOT",
+    "local_source_dir",
+    "mlflow_artifact_root",
+    "mlflow_tracking_uri",
+]
 
 #: Years the partitioned raw assets cover: Kaggle holds 2005-2016, data.gouv's
 #: yearly files in the same layout run to 2018 (2019 onwards changed layout).
@@ -45,11 +53,6 @@ def warehouse_lock_timeout_seconds() -> float:
 def raw_source_kind() -> str:
     """Where raw CSVs come from (``BAAC_SOURCE``): ``local``, ``kaggle`` or ``datagouv``."""
     return os.environ.get("BAAC_SOURCE", "local")
-
-
-def local_source_dir() -> Path:
-    """A directory in the Kaggle layout (``BAAC_LOCAL_DIR``); the shipped sample by default."""
-    return _path_from_env("BAAC_LOCAL_DIR", DATA_DIR / "sample")
 
 
 def datagouv_manifest_path() -> Path:

@@ -107,7 +107,20 @@ class PipelineRun:
     def __init__(self, root: Path, result):
         self.root = root
         self.warehouse = root / "warehouse.duckdb"
+        #: The run's Dagster instance (DAGSTER_HOME), for the Dagster UI to show.
+        self.dagster_home = root / "dagster_home"
+        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
         self.result = result
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment a tool needs to see this run's warehouse, MLflow store and runs."""
+        return {
+            "DUCKDB_PATH": str(self.warehouse),
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "MLFLOW_ARTIFACT_ROOT": str(self.root / "mlflow-artifacts"),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +140,10 @@ def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
     patch.setenv("BAAC_SOURCE", "local")
     patch.setenv("BAAC_LOCAL_DIR", str(SAMPLE_DIR))
     try:
-        result = run_pipeline(settings.ACCIDENT_YEARS, dg.DagsterInstance.ephemeral())
+        # A Dagster home of its own (not ephemeral), so that the Dagster UI can show the run.
+        (root / "dagster_home").mkdir()
+        instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+        result = run_pipeline(settings.ACCIDENT_YEARS, instance)
         assert completed(result), f"the pipeline failed on the sample:\n{failure_summary(result)}"
         yield PipelineRun(root, result)
     finally:

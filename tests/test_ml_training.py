@@ -16,7 +16,7 @@ from ml.data import read_training_tables
 from ml.evaluation import evaluate_on_test, score_on_test
 from ml.features import load_feature_spec
 from ml.models import CodebookTyper, SeverityModelParams
-from ml.training import MODEL, TrainingPlan, train_models
+from ml.training import MODEL, TrainingPlan, train_models, typical_road_user
 from orchestration import settings
 from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
 from orchestration.resources import MlflowResource, WarehouseResource
@@ -75,6 +75,34 @@ def test_no_feature_depends_on_any_road_users_outcome(pipeline_run, tmp_path):
         pipeline_run.warehouse, "select count(*) from marts.ml_features where severity = 4"
     )
     assert query(copy, order) == before
+
+
+def test_the_typical_road_user_is_one_real_row_of_train(tables):
+    """Not each column's mode taken alone (a driver on a pedestrian crossing): the train row
+    whose values are together the most frequent, here a 26-year-old driver of a car, belted."""
+    features, _ = tables
+    typical = typical_road_user(features, SPEC)
+    train = features[features["split"] == "train"]
+    same = (
+        train[SPEC.names]
+        .astype("float64")
+        .fillna(-1.0)
+        .eq(pd.Series({k: -1.0 if v is None else float(v) for k, v in typical.items()}))
+    )
+    assert train.loc[same.all(axis=1), "num_acc"].tolist() == [201600001180]
+    decoded = {
+        name: SPEC[name].codes[typical[name]] for name in ("user_category_code", "vehicle_category_code")
+    }
+    assert decoded == {
+        "user_category_code": "driver",
+        "vehicle_category_code": "car / light vehicle (VL) alone",
+    }
+    assert (typical["age"], typical["safety_equipment_code"], typical["pedestrian_location_code"]) == (
+        26,
+        1,
+        0,
+    )
+    assert (typical["month"], typical["day_of_week"], typical["hour"]) == (12, 5, 8)
 
 
 def test_same_data_and_seed_give_the_same_metrics(tables):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ml.baac import NUM_ACC_SERIAL
+from ml.defaults import HOLIDAYS_FILE
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ VEHICLES = RawTable(
 
 HOLIDAYS = RawTable(
     name="holidays",
-    kaggle_file="holidays.csv",
+    kaggle_file=HOLIDAYS_FILE,
     datagouv_stem=None,
     columns=_cols("ds:DATE holiday:VARCHAR"),
     year_expr="CAST(year(ds) AS INTEGER)",
