@@ -1,10 +1,6 @@
-"""The example road user of the API's documentation: a real row of the training data.
-
-Each column's most frequent value taken alone makes an incoherent road user (a driver on a
-pedestrian crossing, a Monday that is a weekend); a real row is coherent by construction.
-The row chosen is the most ordinary one: every feature recorded, and as many code fields as
-possible at their most frequent value (``ml.training.typical_road_user``); ties go to the
-first row in key order, so the same data always gives the same example.
+"""The example road user of the API's documentation: the typical road user of the training
+data (``ml.training.typical_road_user``: a real, fully recorded row, the one whose values are
+together the most frequent), the same one the page starts from.
 
 ``python -m ml.examples`` writes it to ``api/examples/road_user.json`` from the warehouse.
 """
@@ -19,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ml.data import read_training_tables, split_frame
+from ml.data import read_training_tables
 from ml.defaults import DATA_DIR, DBT_PROJECT_DIR, PROJECT_ROOT, path_from_env
 from ml.features import FeatureSpec, load_feature_spec
 from ml.training import typical_road_user
@@ -28,19 +24,12 @@ EXAMPLE_PATH = PROJECT_ROOT / "api" / "examples" / "road_user.json"
 
 
 def example_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, Any]:
-    """The most ordinary fully recorded road user of the train split of ``features``
-    (ml_features as ``ml.data.read_training_tables`` reads it), as a /predict body."""
-    train = split_frame(features, "train")
-    complete = train[train[spec.names].notna().all(axis=1)]
-    if complete.empty:
-        raise ValueError("No road user of the train split has every feature recorded")
+    """The typical road user of the train split of ``features`` (ml_features as
+    ``ml.data.read_training_tables`` reads it), as a /predict body; it must be fully recorded."""
     typical = typical_road_user(features, spec)
-    codes = [f.name for f in spec.features if f.is_categorical]
-    ordinary = (complete[codes] == pd.Series({c: typical[c] for c in codes})).sum(axis=1)
-    row = complete.loc[ordinary.idxmax()]  # the first of the best, in key order
-    return {
-        f.name: float(row[f.name]) if f.data_type != "integer" else int(row[f.name]) for f in spec.features
-    }
+    if any(value is None for value in typical.values()):
+        raise ValueError("No road user of the train split has every feature recorded")
+    return typical
 
 
 def main() -> None:
