@@ -66,7 +66,7 @@ def permutation_importance_on_validation(
     model: Pipeline,
     features: pd.DataFrame,
     spec: FeatureSpec,
-    max_rows: int = 10_000,
+    max_rows: int = 2_000,
     repeats: int = 5,
     random_state: int = 42,
 ) -> pd.DataFrame:

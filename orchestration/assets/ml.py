@@ -71,7 +71,9 @@ def training_plan(config) -> TrainingPlan:
 class EvaluationConfig(dg.Config):
     """Permutation importance dominates the evaluation's time on large data."""
 
-    importance_rows: int = 10_000  # validation rows sampled for permutation importance (a ranking)
+    # Validation rows sampled for permutation importance: 39 features x 5 repeats = 195 scorings,
+    # and a national model (500 iterations, 2,000 trees) scores 10,000 rows in 0.6 s on 2 cores.
+    importance_rows: int = 2_000
     importance_repeats: int = 5
 
 
