@@ -33,6 +33,7 @@ def test_every_answer_is_documented_and_none_is_a_server_error(api_schema, mode)
         "POST /model/reload",
         "GET /model/refresh",
         "GET /features",
+        "GET /calendar",
         "GET /health",
     }
     if mode == GenerationMode.NEGATIVE:  # only /predict takes an input that can be wrong
