@@ -3,29 +3,14 @@ every request outside the service is refused and recorded, and the pages still r
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from conftest import uvicorn_server
 
-from ml.defaults import PROJECT_ROOT
+from tests.browser import SCREENSHOTS, offline_chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-#: Anything not on loopback goes to a proxy that does not exist: no network.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--proxy-server=http://127.0.0.1:9",
-    "--proxy-bypass-list=<-loopback>;127.0.0.1",
-]
-SCREENSHOT = PROJECT_ROOT / "docs" / "screenshots" / "api-docs.png"
+SCREENSHOT = SCREENSHOTS / "api-docs.png"
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +21,8 @@ def server(champion, tmp_path_factory):
 
 @pytest.fixture
 def offline_page(server):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), f"Chromium is needed at {CHROMIUM} (make chromium, or set CHROMIUM_PATH)"
     outside: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with offline_chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
 
         def only_the_service(route):
@@ -53,7 +34,6 @@ def offline_page(server):
 
         page.route("**/*", only_the_service)
         yield page, outside
-        browser.close()
 
 
 def test_swagger_ui_renders_offline_with_the_predict_operation(server, offline_page):
