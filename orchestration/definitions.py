@@ -11,9 +11,11 @@ from functools import cache
 import dagster as dg
 
 from orchestration.assets.dbt import build_dbt_assets, dbt_cli
+from orchestration.automation import automation_sensor, with_ml_automation
 from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
 from orchestration.assets.raw import raw_assets, rejected_rows
 from orchestration.resources import MlflowResource, RawSourceResource, WarehouseResource
+from orchestration.sensors import landing_sensor
 
 raw_job = dg.define_asset_job("load_raw", selection=dg.AssetSelection.groups("raw"))
 
@@ -31,11 +33,11 @@ def build_definitions() -> dg.Definitions:
             *raw_assets,
             rejected_rows,
             build_dbt_assets(),
-            severity_model,
-            severity_model_evaluation,
-            champion_model,
+            *with_ml_automation([severity_model, severity_model_evaluation, champion_model]),
         ],
         jobs=[raw_job, pipeline_job],
+        # A delivery in the landing folder loads its years; the automation takes it from there.
+        sensors=[landing_sensor, automation_sensor()],
         # DuckDB allows one writing process per database file, so the steps of a run share one
         # process and run one after the other (DuckDB itself uses every core inside a step).
         # Across runs, data/dagster_home/dagster.yaml queues runs one at a time.

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration import settings
+from orchestration.automation import after_a_delivery
 from orchestration.resources import WarehouseResource
 
 #: Runs this environment's dbt so that it dies with the pipeline (see the script).
@@ -55,6 +56,11 @@ class LayeredDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] in ("model", "seed"):
             return relation_asset_key(f"{dbt_resource_props['schema']}.{dbt_resource_props['name']}")
         return super().get_asset_key(dbt_resource_props)
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        return after_a_delivery()
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
