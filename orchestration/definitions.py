@@ -11,9 +11,9 @@ from functools import cache
 import dagster as dg
 
 from orchestration.assets.dbt import build_dbt_assets, dbt_cli
-from orchestration.automation import automation_sensor, with_ml_automation
 from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
 from orchestration.assets.raw import raw_assets, rejected_rows
+from orchestration.automation import automation_sensor, with_ml_automation
 from orchestration.resources import MlflowResource, RawSourceResource, WarehouseResource
 from orchestration.sensors import landing_sensor
 
