@@ -101,3 +101,14 @@ def print_model_summary(result: dg.ExecuteInProcessResult) -> None:
             f"\nModel version {champion['challenger_version']}: {outcome} ({champion['reason']}); "
             f"champion is version {champion['champion_version']}."
         )
+
+
+def print_out_of_time_summary(result: dg.ExecuteInProcessResult) -> None:
+    """The challenger's out-of-time figures (ml/out_of_time.py): the "next period" estimate."""
+    evaluation = materialization_metadata(result).get("severity_model_evaluation") or {}
+    if "oot_cut" not in evaluation:
+        return
+    print(f"\nOut-of-time ({evaluation['oot_cut']}):")
+    if "oot_macro_f1" in evaluation:
+        macro_f1, severe_auc = evaluation["oot_macro_f1"], evaluation["oot_severe_roc_auc"]
+        print(f"  macro-F1 {macro_f1:.4f}, severe ROC-AUC {severe_auc:.4f} (promotion uses the test split)")
