@@ -12,6 +12,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from orchestration import settings
 from orchestration.ingestion.delivery import year_ranges
 from orchestration.sensors import FINGERPRINT_TAG, landing_sensor
 from tests.conftest import FIXTURES_DIR, SAMPLE_DIR, query
@@ -78,6 +79,26 @@ def test_a_corrupted_delivery_is_refused_whole_and_the_sensor_says_why(landing, 
     assert json.loads(result.cursor)["2016-bad"]["outcome"] == "refused"
 
 
+def test_sensors_are_on_by_default_and_conditions_set(tmp_path):
+    from orchestration.automation import AUTOMATION_SENSOR
+    from orchestration.definitions import build_definitions
+    from orchestration.sensors import LANDING_SENSOR
+
+    defs = build_definitions()
+    for name in (LANDING_SENSOR, AUTOMATION_SENSOR):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+    graph = defs.resolve_asset_graph()
+    labels = {key.to_user_string(): graph.get(key).automation_condition for key in graph.get_all_asset_keys()}
+    assert labels["marts/ml_features"].get_label() == "after_a_delivery"
+    assert labels["codebook/baac_codes"].get_label() == "after_a_delivery"
+    assert labels["champion_model"].get_label() == "eager"
+    assert labels["raw/users"] is None  # the landing sensor loads raw data
+    # The project's instance queues runs one at a time (DuckDB has one writer).
+    shutil.copyfile(settings.DATA_DIR / "dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+
+
 def test_contiguous_years_load_in_one_run_each():
     assert year_ranges([2016]) == [["2016"]]
     assert year_ranges([2013, 2015, 2014, 2017]) == [["2013", "2014", "2015"], ["2017"]]
@@ -115,6 +136,10 @@ def test_a_delivery_reaches_a_champion_through_the_sensor_and_the_automation(
     assert raw == {
         (f"raw/{t}", "2016") for t in ("caracteristics", "places", "users", "vehicles", "holidays")
     }
+    for event in load.get_asset_materialization_events():  # read from the delivery, not the sample
+        files = event.step_materialization_data.materialization.metadata.get("source_files")
+        if files is not None:
+            assert all(f.startswith(str(landing / "2016")) for f in files.value)
     # The automation: one run, one dbt build (every dbt asset) and the ML chain after it.
     [run] = result.automation_runs
     assert completed(run)
