@@ -217,7 +217,11 @@ def write_report(rows: list[DeliveryRow], source: Path, docs: Path) -> Path:
         "# `make replay`\n\n"
         f"Source: `{shown}`, "
         f"{len(rows)} deliveries, each through the landing sensor and the automation conditions "
-        "(written by `python -m orchestration.replay`).\n\n"
+        "(written by `python -m orchestration.replay`). "
+        "The champion's figures are those of its own MLflow run (test split and out-of-time cut of "
+        'the data it was trained on); "why" compares challenger and champion on the current test split. '
+        "Seconds are wall time on a shared 2-core machine. The sample is small and unusual "
+        "(data/README.md): these show the loop working, not figures for France.\n\n"
         f"{format_table(rows)}\n\n![replay](replay.png)\n"
     )
     (docs / "replay.md").write_text(text, encoding="utf-8")
