@@ -85,3 +85,21 @@ def test_the_out_of_time_model_has_the_challengers_configuration_with_its_iterat
     copy = same_configuration(fitted).named_steps["model"]
     assert copy.max_iter == fitted.named_steps["model"].n_iter_ < 500
     assert copy.early_stopping is False and copy.learning_rate == 0.05
+
+
+def test_make_run_summary_states_the_cut_and_the_figures():
+    from orchestration.report import out_of_time_lines
+
+    evaluation = {
+        "oot_cut": "one year only: 2016 months 10-12 scored by a model trained on months 1-9",
+        "oot_macro_f1": 0.41234,
+        "oot_severe_roc_auc": 0.8,
+    }
+    assert out_of_time_lines(evaluation) == [
+        "Out-of-time (one year only: 2016 months 10-12 scored by a model trained on months 1-9):",
+        "  macro-F1 0.4123, severe ROC-AUC 0.8000 (promotion uses the test split)",
+    ]
+    assert out_of_time_lines({"oot_cut": "none: the data holds a single month"}) == [
+        "Out-of-time (none: the data holds a single month):"
+    ]
+    assert out_of_time_lines({}) == []
