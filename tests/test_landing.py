@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from orchestration import settings
-from orchestration.ingestion.delivery import year_ranges
+from orchestration.ingestion.delivery import check_delivery, year_ranges
 from orchestration.sensors import FINGERPRINT_TAG, landing_sensor
 from tests.conftest import FIXTURES_DIR, SAMPLE_DIR, query
 
@@ -64,6 +64,29 @@ def test_the_cursor_does_not_request_an_unchanged_delivery_again(landing):
     changed = tick(touched.cursor)
     [request] = changed.run_requests
     assert request.tags[FINGERPRINT_TAG] != first.run_requests[0].tags[FINGERPRINT_TAG]
+
+
+def test_a_delivery_in_the_datagouv_layout_is_read_from_its_yearly_files(landing):
+    folder = landing / "2016-datagouv"
+    folder.mkdir()
+    for kaggle, stem in (
+        ("caracteristics", "caracteristiques"),
+        ("places", "lieux"),
+        ("users", "usagers"),
+        ("vehicles", "vehicules"),
+    ):
+        shutil.copyfile(SAMPLE_DIR / f"{kaggle}.csv", folder / f"{stem}_2016.csv")
+    check = check_delivery(folder)
+    assert check.problems == [] and check.years == [2016]
+    assert check.rows == {
+        "caracteristics": 2237,
+        "places": 2237,
+        "users": 4998,
+        "vehicles": 3640,
+        "holidays": 132,
+    }
+    [request] = tick().run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2016"
 
 
 def test_a_corrupted_delivery_is_refused_whole_and_the_sensor_says_why(landing, warehouse):
