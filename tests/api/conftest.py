@@ -35,9 +35,10 @@ from ml import registry
 from ml.baac import accident_year, read_split_rule
 from ml.defaults import DBT_PROJECT_DIR, PROJECT_ROOT
 from ml.evaluation import evaluate_on_test, permutation_importance_on_validation
+from ml.explain import global_importance, reference_road_user
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
-from ml.tracking import TrainingRecord, log_evaluation, log_training_run
+from ml.tracking import TrainingRecord, log_evaluation, log_explanation_importance, log_training_run
 from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, TrainingPlan, train_models
 
 SEED = 20160101
@@ -176,6 +177,8 @@ def champion(tmp_path_factory, spec) -> RegisteredChampion:
         evaluation = evaluate_on_test(estimators, features, baseline, spec)
         importance = permutation_importance_on_validation(trained.model, features, spec, repeats=1)
         log_evaluation(record, evaluation, importance, spec)
+        reference = reference_road_user(features, spec)  # what the training run stored
+        log_explanation_importance(record, global_importance(trained.model, features, reference, spec))
         client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHAMPION, record.version)
     return RegisteredChampion(tracking_uri, record, features, empty_store=root / "empty.db")
 
