@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -188,6 +189,23 @@ def mlflow_globals() -> Iterator[None]:
     """For a test that calls ``configure_tracking``: MLflow's globals are put back after it."""
     with mlflow_globals_restored():
         yield
+
+
+@pytest.fixture
+def champion_without_reference(champion, tmp_path, mlflow_globals) -> str:
+    """The tiny champion's own model, registered in a fresh store as versions were before
+    explanations: no reference road user in its run."""
+    mlflow.set_tracking_uri(champion.tracking_uri)
+    model = mlflow.sklearn.load_model(champion.record.model_uris[MODEL])
+    shutil.copy(champion.empty_store, tmp_path / "old.db")
+    uri = f"sqlite:///{tmp_path / 'old.db'}"
+    client = registry.configure_tracking(uri, tmp_path / "artifacts")
+    example = champion.features[list(model.named_steps["types"].columns)].head(3)
+    with mlflow.start_run() as run:
+        info = registry.log_sklearn_model(model, MODEL, example)
+    version = registry.register_version(client, info.model_uri, run.info.run_id, {"trained_at": "before"})
+    client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHAMPION, version)
+    return uri
 
 
 @pytest.fixture

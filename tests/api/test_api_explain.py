@@ -5,17 +5,13 @@ reference road user (trained before explanations existed): 409, the prediction s
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import replace
 
-import mlflow
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from ml import registry
 from ml.explain import feature_label, value_label
-from ml.training import MODEL
 
 
 def test_explain_gives_the_top_reasons_in_words(client, typical, spec):
@@ -91,23 +87,6 @@ def test_openapi_documents_explain_top_and_the_409(client):
         "contribution",
         "text",
     }
-
-
-@pytest.fixture
-def champion_without_reference(champion, tmp_path, mlflow_globals) -> str:
-    """The tiny champion's own model, registered in a fresh store as versions were before
-    explanations: no reference road user in its run."""
-    mlflow.set_tracking_uri(champion.tracking_uri)
-    model = mlflow.sklearn.load_model(champion.record.model_uris[MODEL])
-    shutil.copy(champion.empty_store, tmp_path / "old.db")
-    uri = f"sqlite:///{tmp_path / 'old.db'}"
-    client = registry.configure_tracking(uri, tmp_path / "artifacts")
-    example = champion.features[list(model.named_steps["types"].columns)].head(3)
-    with mlflow.start_run() as run:
-        info = registry.log_sklearn_model(model, MODEL, example)
-    version = registry.register_version(client, info.model_uri, run.info.run_id, {"trained_at": "before"})
-    client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHAMPION, version)
-    return uri
 
 
 def test_a_champion_without_a_reference_scores_but_explain_is_a_409(
