@@ -9,9 +9,9 @@ percentage points:
 
     contribution_j = 100 * (P(severe | x) - P(severe | x with feature j := reference_j))
 
-A road user and its replacements (features + 1 rows) and the reference itself are scored in
-ONE batched call of the compiled model (``ml.array_model``). A feature equal to the
-reference contributes exactly 0.
+A road user, its replacements (one row per feature that differs from the reference: a
+feature equal to it contributes exactly 0) and the reference itself are scored in ONE
+batched call of the compiled model (``ml.array_model``): at most features + 2 rows.
 
 Limits, said plainly: it is not causal (it describes the model, not the road); it moves one
 feature at a time, so what features do only together (interactions, or features that move
@@ -39,10 +39,10 @@ from ml.features import Feature, FeatureSpec
 from ml.metrics import severe_probability
 from ml.scoring import class_probabilities, model_input
 
-#: Road users explained per batched call: each costs (features + 1) rows of features floats,
-#: so a chunk of 1,000 is ~12 MB whatever the size of the batch.
+#: Road users explained per batched call: each costs at most features + 1 rows of features
+#: floats, so a chunk of 1,000 is at most ~12 MB whatever the size of the batch.
 EXPLAIN_CHUNK = 1_000
-#: Validation rows the global importance averages over (each costs features + 1 scorings).
+#: Validation rows the global importance averages over (each costs up to features + 1 scorings).
 GLOBAL_IMPORTANCE_ROWS = 2_000
 
 
@@ -93,13 +93,15 @@ def reference_vector(reference: Mapping[str, int | float | None], names: list[st
     return np.array([np.nan if reference.get(n) is None else float(reference[n]) for n in names])
 
 
-def _replacements(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Per road user: itself, then itself with each feature in turn set to the reference."""
-    rows, n_features = X.shape
-    stacked = np.repeat(X[:, None, :], n_features + 1, axis=1)
-    columns = np.arange(n_features)
-    stacked[:, columns + 1, columns] = reference
-    return stacked.reshape(rows * (n_features + 1), n_features)
+def _replacements(X: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each road user with one feature set to the reference, for the features that differ
+    from it (an equal one would score the same: its contribution is 0 without scoring):
+    the rows, and the road user and feature of each."""
+    same = (X == reference) | (np.isnan(X) & np.isnan(reference))
+    users, features = np.nonzero(~same)
+    rows = X[users]
+    rows[np.arange(len(users)), features] = reference[features]
+    return rows, users, features
 
 
 def explain_rows(
@@ -114,21 +116,21 @@ def explain_rows(
         raise ValueError(
             f"Expected rows and a reference of {len(names)} features, got {X.shape} and {reference.shape}"
         )
-    n_features = len(names)
-    severe, contributions, reference_severe = [], [], np.nan
+    severe = np.empty(len(X))
+    contributions = np.zeros(X.shape)
+    reference_severe = np.nan
     for start in range(0, max(len(X), 1), EXPLAIN_CHUNK):
         chunk = X[start : start + EXPLAIN_CHUNK]
-        batch = np.vstack([_replacements(chunk, reference), reference[None, :]])
-        p = severe_probability(class_probabilities(scorer, batch, classes), classes)
+        replaced, users, features = _replacements(chunk, reference)
+        # One call: the road users, their replacements, the reference.
+        p = severe_probability(
+            class_probabilities(scorer, np.vstack([chunk, replaced, reference[None, :]]), classes), classes
+        )
+        severe[start : start + len(chunk)] = p[: len(chunk)]
+        contributions[start + users, features] = 100.0 * (p[users] - p[len(chunk) : -1])
         reference_severe = float(p[-1])
-        per_user = p[:-1].reshape(len(chunk), n_features + 1)
-        severe.append(per_user[:, 0])
-        contributions.append(100.0 * (per_user[:, :1] - per_user[:, 1:]))
     return Explanations(
-        names=list(names),
-        severe=np.concatenate(severe),
-        reference_severe=reference_severe,
-        contributions=np.vstack(contributions).reshape(len(X), n_features),
+        names=list(names), severe=severe, reference_severe=reference_severe, contributions=contributions
     )
 
 

@@ -9,8 +9,10 @@ follows that rule and nothing else.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,10 +20,12 @@ import pytest
 from ml import explain
 from ml.array_model import compile_model
 from ml.baac import SEVERE_CLASSES
+from ml.data import read_training_tables
 from ml.defaults import DBT_PROJECT_DIR
 from ml.features import load_feature_spec
 from ml.models import SeverityModelParams, build_severity_model, fit_severity_model
 from ml.scoring import model_input
+from ml.tracking import EXPLANATION_IMPORTANCE_TABLE
 
 SPEC = load_feature_spec(DBT_PROJECT_DIR)
 CLASSES = sorted(SPEC.classes)
@@ -178,3 +182,25 @@ def test_global_importance_ranks_what_the_rule_uses(learnt):
     assert (table["mean_abs_contribution"] >= 0).all()
     # The only features the severity depends on come first.
     assert set(table.index[:2]) == {"vehicle_category_code", "user_category_code"}
+
+
+def test_the_sample_champion_explains_against_the_reference_stored_with_it(pipeline_run):
+    """On the sample: the champion's run holds the train split's reference road user (the API
+    loads it with the model) and the evaluation logged the global importance of every feature."""
+    from api.model_store import ChampionStore
+
+    store = ChampionStore(pipeline_run.tracking_uri, SPEC.names)
+    store.refresh()
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
+        features, _ = read_training_tables(conn, SPEC)
+    expected = explain.reference_vector(explain.reference_road_user(features, SPEC), SPEC.names)
+    np.testing.assert_array_equal(store.model.reference, expected)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = store.client.download_artifacts(store.model.run_id, EXPLANATION_IMPORTANCE_TABLE, tmp)
+        table = pd.read_csv(path, index_col="feature")
+    assert sorted(table.index) == sorted(SPEC.names)
+    assert table["mean_abs_contribution"].is_monotonic_decreasing
+    assert (table["mean_abs_contribution"] >= 0).all() and table["mean_abs_contribution"].iloc[0] > 0
+    X = model_input(features.head(20), SPEC).to_numpy()
+    result = explain.explain_rows(store.model.scorer, X, store.model.reference, SPEC.names, CLASSES)
+    assert np.isfinite(result.contributions).all()
