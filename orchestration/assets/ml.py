@@ -196,7 +196,8 @@ def severity_model_evaluation(
     mlflow_store: MlflowResource,
 ):
     """The model and both baselines scored on the test split only; metrics, per-class
-    scores, confusion matrix, permutation importance and calibration logged to the run."""
+    scores, confusion matrix, permutation importance, calibration and the explanations' global
+    importance (ml.explain, against the reference road user stored by training) logged to the run."""
     spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
     client = mlflow_store.client()
