@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 from pydantic import create_model
 
-from ml import data, out_of_time, promotion, registry, tracking
+from ml import data, explain, out_of_time, promotion, registry, tracking
 from ml.evaluation import evaluate_on_test, permutation_importance_on_validation, score_on_test
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
@@ -75,6 +75,9 @@ class EvaluationConfig(dg.Config):
     # and a national model (500 iterations, 2,000 trees) scores 10,000 rows in 0.6 s on 2 cores.
     importance_rows: int = 2_000
     importance_repeats: int = 5
+    # Validation rows the explanations' global importance averages over (ml.explain): each
+    # costs features + 1 scorings, batched.
+    explanation_rows: int = explain.GLOBAL_IMPORTANCE_ROWS
 
 
 def feature_spec() -> FeatureSpec:
@@ -193,10 +196,11 @@ def severity_model_evaluation(
     mlflow_store: MlflowResource,
 ):
     """The model and both baselines scored on the test split only; metrics, per-class
-    scores, confusion matrix, permutation importance and calibration logged to the run."""
+    scores, confusion matrix, permutation importance, calibration and the explanations' global
+    importance (ml.explain, against the reference road user stored by training) logged to the run."""
     spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
-    mlflow_store.client()
+    client = mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
     result = evaluate_on_test(estimators, features, baseline, spec)
     importance = None
@@ -210,6 +214,14 @@ def severity_model_evaluation(
             estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
         )
         report = tracking.log_evaluation(severity_model, result, importance, spec)
+        reference = registry.read_json_artifact(
+            client, severity_model.run_id, registry.REFERENCE_ROAD_USER_ARTIFACT
+        )
+        if reference is not None:  # stored by the training run (ml.tracking)
+            contributions = explain.global_importance(
+                estimators[MODEL], features, reference, spec, config.explanation_rows
+            )
+            tracking.log_explanation_importance(severity_model, contributions)
     yield dg.Output(
         report,
         metadata={
