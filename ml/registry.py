@@ -44,6 +44,8 @@ SKOPS_TRUSTED_TYPES = [
     "functools.partial",
     "sklearn.utils.validation.check_array",
     "sklearn.tree._tree.Tree",  # the legacy random forest
+    "ml.calibration.CalibratedSeverityModel",  # a calibrated model: the pipeline and its map
+    "ml.calibration.ProbabilityCalibration",
 ]
 
 

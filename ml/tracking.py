@@ -143,8 +143,14 @@ def log_training_run(
                 "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
                 "best_iteration": trained.best_iteration,
                 "fit_train_rows": trained.fit_rows,
+                "calibration_method": trained.calibration.get("method", "none"),
             }
         )
+        # What decided the calibration: each candidate on cross-fitted validation halves.
+        for candidate, figures in trained.calibration.get("cross_fitted_validation", {}).items():
+            mlflow.log_metrics(
+                {f"validation_crossfit_{name}__calibration_{candidate}": v for name, v in figures.items()}
+            )
         mlflow.log_metrics(
             {f"validation_macro_f1_max_leaf_nodes_{k}": v for k, v in trained.selection.items()}
         )
@@ -256,7 +262,13 @@ def log_evaluation(
         )
         registry.log_figure(
             plots.calibration_figure(
-                result.y_test, result.test_proba, classes, labels, "Calibration on the test split"
+                result.y_test,
+                result.test_proba,
+                classes,
+                labels,
+                "Calibration on the test split\n(expected calibration error: "
+                f"top label {result.metrics[MODEL]['top_label_ece']:.3f}, "
+                f"severe {result.metrics[MODEL]['severe_ece']:.3f})",
             ),
             "evaluation/calibration.png",
         )

@@ -134,8 +134,9 @@ def test_model_beats_the_replaced_projects_approach_on_the_sample(pipeline_run):
         if name.startswith("test_") and isinstance(value.value, float)
     }
     table = evaluation.metadata["model_vs_baselines"].value
+    # Each cell: the figure, then its 95% bootstrap interval in brackets.
     rows = {
-        line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:-1]]
+        line.split("|")[1].strip(): [float(x.split()[0]) for x in line.split("|")[2:-1]]
         for line in table.splitlines()[2:]
     }
     model, legacy, majority = rows["severity_model"], rows["legacy_random_forest"], rows["majority_class"]
