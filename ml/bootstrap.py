@@ -8,8 +8,12 @@ was drawn), and every metric of ``ml.metrics.classification_metrics`` is compute
 of resamples at once from weighted sums: a confusion matrix per resample for the F1 scores
 and accuracies, weighted rank statistics for ROC-AUC and average precision, binned sums for
 the calibration errors. With weights of 1 they are exactly the point estimates
-(``tests/test_bootstrap.py``). 1,000 resamples of a national test split (290,000 road users)
-take seconds, not the hours of calling scikit-learn 1,000 times.
+(``tests/test_bootstrap.py``). Measured on a national-size test split (290,000 road users of
+170,000 accidents) on a shared 2-core machine, 100 resamples cost 0.8 s of CPU for macro-F1
+alone and 16 s for all ten metrics, most of it in the six rank metrics (ROC-AUCs, average
+precision), whose cost grows with rows x resamples; calling scikit-learn once per resample
+would cost about a second per resample and metric. ``resamples`` is a setting (the
+evaluation's ``bootstrap_resamples``).
 
 Resamples depend only on the seed and on the sorted accident keys, so two models scored on
 the same test accidents are resampled alike: their difference is a paired bootstrap.
@@ -95,7 +99,7 @@ class _Ranks:
         """(resamples x levels + 1): the weight of the rows up to the end of each level, after
         a leading 0 (a cumulative sum, then a gather: faster than ``reduceat`` on runs of one)."""
         cumulative = np.zeros((len(weights), len(groups) + 1))
-        np.cumsum(weights[:, groups], axis=1, out=cumulative[:, 1:])
+        np.cumsum(np.take(weights, groups, axis=1), axis=1, out=cumulative[:, 1:])
         return cumulative[:, np.r_[starts, len(groups)]] if len(groups) else cumulative
 
     def at(self, weights: np.ndarray):
