@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 
 from ml import metrics
+from ml.calibration import uncalibrated
 from ml.features import FeatureSpec
 from ml.scoring import class_probabilities
 from ml.threads import openmp_threads_for_rows
@@ -81,8 +82,10 @@ def cross_validate(
     started = time.perf_counter()
     rows = features[features[spec.split].isin(["train", "validation"])]
     rows = whole_accidents(rows, max_rows, spec.key, spec.target, seed).reset_index(drop=True)
-    iterations = int(model.named_steps["model"].n_iter_)
-    configuration = clone(model).set_params(model__max_iter=iterations, model__early_stopping=False)
+    # A calibrated model: the pipeline's configuration (its map needs a validation split).
+    pipeline = uncalibrated(model)
+    iterations = int(pipeline.named_steps["model"].n_iter_)
+    configuration = clone(pipeline).set_params(model__max_iter=iterations, model__early_stopping=False)
     classes = sorted(spec.classes)
     scores = []
     for fit_rows, held_out in grouped_folds(rows[spec.key], rows[spec.target], folds, seed):

@@ -177,12 +177,23 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
     run = client.get_run(champion.run_id)
     assert run.data.tags["data.years"] == "2016"
     assert run.data.tags["data.rows.test"] == "932"
-    assert run.data.metrics["test_macro_f1"] > run.data.metrics["test_macro_f1__majority_class"]
+    metrics = run.data.metrics
+    assert metrics["test_macro_f1"] > metrics["test_macro_f1__majority_class"]
+    # Every figure with its bootstrap interval over test accidents, the baselines' too.
+    for suffix in ("", "__legacy_random_forest"):
+        for name in ("macro_f1", "severe_roc_auc", "top_label_ece", "severe_ece"):
+            low, high = metrics[f"test_{name}_ci_low{suffix}"], metrics[f"test_{name}_ci_high{suffix}"]
+            assert low <= metrics[f"test_{name}{suffix}"] <= high, (name, suffix)
+    # The grouped cross-validation of train + validation, beside the single split.
+    assert 0 < metrics["cv_macro_f1_std"] < 0.1 < metrics["cv_macro_f1_mean"]
+    assert run.data.params["calibration_method"] == "none"  # auto: it does not help here
     artifacts = {a.path for a in client.list_artifacts(champion.run_id, "evaluation")}
     assert {
         "evaluation/confusion_matrix.png",
         "evaluation/feature_importance.png",
         "evaluation/calibration.png",
+        "evaluation/test_metric_intervals.csv",
+        "evaluation/cross_validation.csv",
     } <= artifacts
 
 
