@@ -10,7 +10,7 @@ and accuracies, weighted rank statistics for ROC-AUC and average precision, binn
 the calibration errors. With weights of 1 they are exactly the point estimates
 (``tests/test_bootstrap.py``). Measured on a national-size test split (290,000 road users of
 170,000 accidents) on a shared 2-core machine, 100 resamples cost 0.8 s of CPU for macro-F1
-alone and 12 s for all ten metrics, most of it in the six rank metrics (ROC-AUCs, average
+alone and 9 s for all ten metrics, most of it in the six rank metrics (ROC-AUCs, average
 precision), whose cost grows with rows x resamples; calling scikit-learn once per resample
 would cost about a second per resample and metric. ``resamples`` is a setting (the
 evaluation's ``bootstrap_resamples``).

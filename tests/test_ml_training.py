@@ -211,7 +211,16 @@ def materialize_ml(
                 artifact_root=str(mlflow_dir / "artifacts"),
             ),
         },
-        run_config={"ops": {"severity_model": {"config": config}}} if config is not None else None,
+        # No cross-validation: these tests are about training and promotion (the pipeline's
+        # run, with it, is checked above).
+        run_config={
+            "ops": {
+                "severity_model": {"config": config},
+                "severity_model_evaluation": {"config": {"cv_folds": 0}},
+            }
+        }
+        if config is not None
+        else None,
         raise_on_error=False,
     )
     if expect_success:
@@ -233,7 +242,14 @@ def test_promotion_first_better_worse_and_the_blocking_check(pipeline_run, tmp_p
     assert champion_version() == "1"
     materialize_ml(pipeline_run, tmp_path, strong)  # better -> promoted
     assert champion_version() == "2"
-    assert client.get_model_version(registry.REGISTERED_MODEL, "2").tags["promotion_decision"] == "promoted"
+    promoted = client.get_model_version(registry.REGISTERED_MODEL, "2").tags
+    assert promoted["promotion_decision"] == "promoted"
+    # The gain, with its paired bootstrap interval over the test accidents, is recorded.
+    gain = float(promoted["challenger_score"]) - float(promoted["champion_score"])
+    low, high = float(promoted["gain_ci_low"]), float(promoted["gain_ci_high"])
+    assert low <= gain <= high
+    assert promoted["gain_beyond_noise"] == str(low > 0).lower()
+    assert ("beyond the noise" if low > 0 else "within the noise") in promoted["promotion_reason"]
     materialize_ml(pipeline_run, tmp_path, weak)  # worse -> kept
     assert champion_version() == "2"
     kept = client.get_model_version(registry.REGISTERED_MODEL, "3")
