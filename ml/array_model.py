@@ -33,6 +33,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
+from ml.calibration import CalibratedSeverityModel
 from ml.models import CodebookTyper
 from ml.threads import threads_for_rows
 
@@ -79,7 +80,9 @@ class CompiledBoosting:
     #: It picks its threads itself (``ml.threads``): callers need not limit OpenMP.
     manages_threads = True
 
-    def __init__(self, pipeline: Pipeline, columns: list[str]):
+    def __init__(self, pipeline: Pipeline, columns: list[str], calibration=None):
+        #: A calibration map applied to the booster's probabilities (``ml.calibration``), or None.
+        self.calibration = calibration
         typer: CodebookTyper = pipeline.steps[0][1]
         booster: HistGradientBoostingClassifier = pipeline.steps[-1][1]
         self.booster = booster
@@ -273,16 +276,24 @@ class CompiledBoosting:
         if len(X) == 0:
             return np.zeros((0, len(self.classes_)))
         raw = self.raw_predict(X, method)
-        return self.booster._loss.predict_proba(raw if raw.shape[1] > 1 else raw[:, 0])
+        proba = self.booster._loss.predict_proba(raw if raw.shape[1] > 1 else raw[:, 0])
+        return proba if self.calibration is None else self.calibration.transform(proba)
 
 
 def compile_model(estimator, columns: list[str]) -> ArrayModel:
-    """The fastest exact scorer of ``estimator`` for rows whose columns are ``columns``."""
-    if (
+    """The fastest exact scorer of ``estimator`` for rows whose columns are ``columns``
+    (a calibrated severity model: its pipeline compiled, then the same calibration map)."""
+    if isinstance(estimator, CalibratedSeverityModel) and _is_severity_pipeline(estimator.pipeline):
+        return CompiledBoosting(estimator.pipeline, columns, estimator.calibration)
+    if _is_severity_pipeline(estimator):
+        return CompiledBoosting(estimator, columns)
+    return FrameModel(estimator, columns)
+
+
+def _is_severity_pipeline(estimator) -> bool:
+    return (
         isinstance(estimator, Pipeline)
         and len(estimator.steps) == 2
         and isinstance(estimator.steps[0][1], CodebookTyper)
         and isinstance(estimator.steps[-1][1], HistGradientBoostingClassifier)
-    ):
-        return CompiledBoosting(estimator, columns)
-    return FrameModel(estimator, columns)
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -10,7 +10,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 
-from ml import metrics
+from ml import bootstrap, metrics
 from ml.array_model import compile_model
 from ml.data import baseline_columns, split_frame
 from ml.features import FeatureSpec
@@ -25,6 +25,8 @@ class Evaluation:
     confusion: np.ndarray  # the severity model's
     test_proba: np.ndarray
     y_test: np.ndarray
+    #: model name -> metric -> 95% bootstrap interval over test accidents (empty: not computed).
+    intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def beats_majority(self) -> bool:
@@ -40,16 +42,28 @@ def model_inputs(
 
 
 def evaluate_on_test(
-    estimators: dict[str, object], features: pd.DataFrame, baseline_features: pd.DataFrame, spec: FeatureSpec
+    estimators: dict[str, object],
+    features: pd.DataFrame,
+    baseline_features: pd.DataFrame,
+    spec: FeatureSpec,
+    resamples: int = bootstrap.RESAMPLES,
+    seed: int = bootstrap.SEED,
 ) -> Evaluation:
-    """Score every estimator on the `test` split only."""
+    """Score every estimator on the `test` split only, each metric with its 95% interval
+    from ``resamples`` bootstrap resamples of the test accidents (0: none), the same
+    resamples for every model."""
     classes = sorted(spec.classes)
     test, baseline_test = split_frame(features, "test"), split_frame(baseline_features, "test")
-    results, model_proba = {}, None
+    accidents = np.unique(test[spec.key])
+    results, intervals, model_proba = {}, {}, None
     for name, estimator in estimators.items():
         rows = test if name == MODEL else baseline_test
         proba = class_probabilities(estimator, model_inputs(name, test, baseline_test, spec), classes)
         results[name] = metrics.classification_metrics(rows[spec.target], proba, classes)
+        if resamples:
+            intervals[name] = bootstrap.metric_intervals(
+                rows[spec.target], proba, rows[spec.key], classes, accidents, resamples, seed
+            )
         if name == MODEL:
             model_proba = proba
     y_test = test[spec.target].to_numpy()
@@ -59,6 +73,7 @@ def evaluate_on_test(
         confusion=metrics.confusion(y_test, model_proba, classes),
         test_proba=model_proba,
         y_test=y_test,
+        intervals=intervals,
     )
 
 
@@ -111,3 +126,51 @@ def score_on_test(
     except (KeyError, ValueError):
         return None
     return metrics.classification_metrics(test[spec.target], proba, classes)[metric]
+
+
+@dataclass(frozen=True)
+class PairedGain:
+    """A challenger's gain over the champion on one test metric, with its 95% interval from
+    a paired bootstrap over the test accidents (both scored on the same resamples)."""
+
+    gain: float
+    low: float
+    high: float
+    champion_score: float
+
+    @property
+    def beyond_noise(self) -> bool:
+        """The whole interval is above 0: a gain the test split's noise does not explain."""
+        return self.low > 0
+
+
+def paired_gain_on_test(
+    challenger,
+    champion,
+    features: pd.DataFrame,
+    spec: FeatureSpec,
+    metric: str = "macro_f1",
+    resamples: int = bootstrap.RESAMPLES,
+    seed: int = bootstrap.SEED,
+) -> PairedGain | None:
+    """``metric`` of the challenger minus the champion's on the current test split, with
+    its interval; None when the champion cannot score the current features."""
+    test = split_frame(features, "test")
+    classes = sorted(spec.classes)
+    try:
+        champion_proba = class_probabilities(champion, test[spec.names], classes)
+    except (KeyError, ValueError):
+        return None
+    challenger_proba = class_probabilities(challenger, test[spec.names], classes)
+    y, groups = test[spec.target].to_numpy(), test[spec.key].to_numpy()
+    accidents = np.unique(groups)
+
+    def resampled(proba):
+        return bootstrap.resampled_metrics(y, proba, groups, classes, accidents, resamples, seed, [metric])[
+            metric
+        ]
+
+    champion_score = metrics.classification_metrics(y, champion_proba, classes)[metric]
+    gain = metrics.classification_metrics(y, challenger_proba, classes)[metric] - champion_score
+    low, high = bootstrap.percentile_interval(resampled(challenger_proba) - resampled(champion_proba))
+    return PairedGain(gain=float(gain), low=low, high=high, champion_score=float(champion_score))

@@ -18,7 +18,13 @@ SCALAR_METRICS = (
     "log_loss",
     "severe_roc_auc",
     "severe_average_precision",
+    "top_label_ece",
+    "severe_ece",
 )
+#: Metrics where lower is better (the others: higher is better).
+LOWER_IS_BETTER = ("log_loss", "top_label_ece", "severe_ece")
+#: Equal-width probability bins of the expected calibration error.
+ECE_BINS = 15
 
 
 def predicted_classes(proba: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -49,8 +55,36 @@ def classification_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dic
         "log_loss": metrics.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes),
         "severe_roc_auc": metrics.roc_auc_score(is_severe, p_severe),
         "severe_average_precision": metrics.average_precision_score(is_severe, p_severe),
+        "top_label_ece": top_label_ece(y_true, proba, classes),
+        "severe_ece": expected_calibration_error(p_severe, is_severe),
     }
     return {name: float(result[name]) for name in SCALAR_METRICS}
+
+
+def calibration_bins(probability: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
+    """The equal-width bin of each probability: [0, 1/bins), ..., [1 - 1/bins, 1]."""
+    return np.minimum((np.asarray(probability, dtype=np.float64) * bins).astype(np.intp), bins - 1)
+
+
+def expected_calibration_error(probability, outcome, bins: int = ECE_BINS) -> float:
+    """How far predicted probabilities are from observed frequencies: over equal-width bins
+    of ``probability``, the share of rows in the bin times |mean probability - share of
+    ``outcome`` true|. 0 when every bin's rows happen as often as predicted."""
+    probability = np.asarray(probability, dtype=np.float64)
+    gap = np.bincount(
+        calibration_bins(probability, bins),
+        weights=probability - np.asarray(outcome, dtype=np.float64),
+        minlength=bins,
+    )
+    return float(np.abs(gap).sum() / max(len(probability), 1))
+
+
+def top_label_ece(y_true, proba: np.ndarray, classes: list[int], bins: int = ECE_BINS) -> float:
+    """Expected calibration error of the predicted class: does a road user given "light
+    injury, 60%" have that injury 60% of the time?"""
+    return expected_calibration_error(
+        proba.max(axis=1), predicted_classes(proba, classes) == np.asarray(y_true), bins
+    )
 
 
 def per_class_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dict[int, dict[str, float]]:
@@ -69,10 +103,22 @@ def confusion(y_true, proba: np.ndarray, classes: list[int]) -> np.ndarray:
     return metrics.confusion_matrix(y_true, predicted_classes(proba, classes), labels=classes)
 
 
-def metrics_table(metrics_by_model: dict[str, dict[str, float]]) -> str:
-    """Markdown: the headline metrics of each model, one row per model."""
+def metrics_table(
+    metrics_by_model: dict[str, dict[str, float]],
+    intervals: dict[str, dict[str, tuple[float, float]]] | None = None,
+) -> str:
+    """Markdown: the headline metrics of each model, one row per model, each followed by
+    its 95% interval in brackets when ``intervals`` has it."""
     header = "| model | " + " | ".join(HEADLINE_METRICS) + " |"
     lines = [header, "|---" * (len(HEADLINE_METRICS) + 1) + "|"]
+    intervals = intervals or {}
     for name, values in metrics_by_model.items():
-        lines.append(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in HEADLINE_METRICS) + " |")
+        cells = []
+        for metric in HEADLINE_METRICS:
+            cell = f"{values[metric]:.4f}"
+            if metric in intervals.get(name, {}):
+                low, high = intervals[name][metric]
+                cell += f" [{low:.4f}, {high:.4f}]"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

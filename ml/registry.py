@@ -47,6 +47,8 @@ SKOPS_TRUSTED_TYPES = [
     "functools.partial",
     "sklearn.utils.validation.check_array",
     "sklearn.tree._tree.Tree",  # the legacy random forest
+    "ml.calibration.CalibratedSeverityModel",  # a calibrated model: the pipeline and its map
+    "ml.calibration.ProbabilityCalibration",
 ]
 
 
@@ -188,6 +190,9 @@ def record_promotion(client: MlflowClient, version: str, decision: PromotionDeci
         "promotion_metric": f"test_{PROMOTION_METRIC}",
         "challenger_score": f"{decision.challenger_score:.6f}",
         "champion_score": "" if decision.champion_score is None else f"{decision.champion_score:.6f}",
+        "gain_ci_low": "" if decision.gain_interval is None else f"{decision.gain_interval[0]:.6f}",
+        "gain_ci_high": "" if decision.gain_interval is None else f"{decision.gain_interval[1]:.6f}",
+        "gain_beyond_noise": "" if decision.beyond_noise is None else str(decision.beyond_noise).lower(),
         "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     for key, value in tags.items():

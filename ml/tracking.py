@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.data.code_dataset_source import CodeDatasetSource
 
 from ml import plots, registry
+from ml.crossval import CrossValidation
 from ml.data import ML_FEATURES, baseline_columns, data_summary, split_frame
 from ml.evaluation import Evaluation
 from ml.explain import reference_road_user
@@ -50,14 +51,16 @@ class EvaluationReport:
     run_id: str
     metrics: dict[str, dict[str, float]]  # model name -> metric -> value
     beats_majority: bool
+    #: model name -> metric -> 95% bootstrap interval over the test accidents.
+    intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def model_metrics(self) -> dict[str, float]:
         return self.metrics[MODEL]
 
     def table(self) -> str:
-        """Markdown: the model against both baselines on the test split."""
-        return metrics_table(self.metrics)
+        """Markdown: the model against both baselines on the test split, with intervals."""
+        return metrics_table(self.metrics, self.intervals)
 
 
 #: Run artifacts of the global importance from the explanations' own method (``ml.explain``).
@@ -145,8 +148,14 @@ def log_training_run(
                 "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
                 "best_iteration": trained.best_iteration,
                 "fit_train_rows": trained.fit_rows,
+                "calibration_method": trained.calibration.get("method", "none"),
             }
         )
+        # What decided the calibration: each candidate on cross-fitted validation halves.
+        for candidate, figures in trained.calibration.get("cross_fitted_validation", {}).items():
+            mlflow.log_metrics(
+                {f"validation_crossfit_{name}__calibration_{candidate}": v for name, v in figures.items()}
+            )
         mlflow.log_metrics(
             {f"validation_macro_f1_max_leaf_nodes_{k}": v for k, v in trained.selection.items()}
         )
@@ -206,10 +215,15 @@ def log_training_run(
 
 
 def log_evaluation(
-    record: TrainingRecord, result: Evaluation, importance: pd.DataFrame, spec: FeatureSpec
+    record: TrainingRecord,
+    result: Evaluation,
+    importance: pd.DataFrame,
+    spec: FeatureSpec,
+    cross_validation: CrossValidation | None = None,
 ) -> EvaluationReport:
-    """Log the test metrics of every model, per-class scores, the confusion matrix, the
-    permutation importance and the calibration to the training run."""
+    """Log the test metrics of every model with their bootstrap intervals, per-class scores,
+    the confusion matrix, the permutation importance, the calibration and the grouped
+    cross-validation (when run) to the training run."""
     classes = sorted(spec.classes)
     labels = [spec.classes[c] for c in classes]
     with mlflow.start_run(run_id=record.run_id):
@@ -218,6 +232,19 @@ def log_evaluation(
         # so that the MLflow UI shows the model's charts first, each baseline beside it.
         for name in (LEGACY_BASELINE, MAJORITY_BASELINE):
             mlflow.log_metrics({f"test_{k}__{name}": v for k, v in result.metrics[name].items()})
+        for name, intervals in result.intervals.items():
+            suffix = "" if name == MODEL else f"__{name}"
+            for metric, (low, high) in intervals.items():
+                mlflow.log_metrics(
+                    {f"test_{metric}_ci_low{suffix}": low, f"test_{metric}_ci_high{suffix}": high}
+                )
+        if result.intervals:
+            mlflow.log_text(
+                interval_table(result).to_csv(index=False), "evaluation/test_metric_intervals.csv"
+            )
+        if cross_validation is not None:
+            mlflow.log_metrics(cross_validation.summary())
+            mlflow.log_text(cross_validation.table().to_csv(index=False), "evaluation/cross_validation.csv")
         for code, values in result.per_class.items():
             mlflow.log_metrics(
                 {f"test_{spec.classes[code].replace(' ', '_')}_{k}": v for k, v in values.items()}
@@ -242,7 +269,13 @@ def log_evaluation(
         )
         registry.log_figure(
             plots.calibration_figure(
-                result.y_test, result.test_proba, classes, labels, "Calibration on the test split"
+                result.y_test,
+                result.test_proba,
+                classes,
+                labels,
+                "Calibration on the test split\n(expected calibration error: "
+                f"top label {result.metrics[MODEL]['top_label_ece']:.3f}, "
+                f"severe {result.metrics[MODEL]['severe_ece']:.3f})",
             ),
             "evaluation/calibration.png",
         )
@@ -257,6 +290,24 @@ def log_evaluation(
         run_id=record.run_id,
         metrics=result.metrics,
         beats_majority=result.beats_majority,
+        intervals=result.intervals,
+    )
+
+
+def interval_table(result: Evaluation) -> pd.DataFrame:
+    """One row per model and test metric: the value and its 95% bootstrap interval."""
+    return pd.DataFrame(
+        [
+            {
+                "model": name,
+                "metric": metric,
+                "value": result.metrics[name][metric],
+                "ci_low": low,
+                "ci_high": high,
+            }
+            for name, intervals in result.intervals.items()
+            for metric, (low, high) in intervals.items()
+        ]
     )
 
 

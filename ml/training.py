@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from ml import metrics
+from ml.calibration import calibrate_on_validation
 from ml.data import baseline_columns, split_frame
 from ml.features import FeatureSpec
 from ml.models import (
@@ -44,6 +45,10 @@ class TrainingPlan:
     #: Each tree of the replaced project's random forest sees at most this many rows
     #: (bootstrap), so the baseline stays fair but bounded in time and size.
     legacy_max_samples: int = 50_000
+    #: Calibration of the kept model's probabilities on validation (``ml.calibration``):
+    #: "auto" (only when it helps, measured by cross-fitting on validation), "none",
+    #: "sigmoid" or "isotonic".
+    calibration: str = "auto"
 
 
 @dataclass
@@ -57,6 +62,8 @@ class TrainedModels:
     best_iteration: int
     #: Train rows the kept model was fit on (fewer than train when capped by the plan).
     fit_rows: int
+    #: The calibration chosen and its cross-fitted validation figures (ml.calibration).
+    calibration: dict = field(default_factory=dict)
 
 
 def stratified_rows(frame: pd.DataFrame, rows: int, target: str, random_state: int) -> pd.DataFrame:
@@ -116,6 +123,10 @@ def train_models(
         model = build_severity_model(spec, best_params)
         model = fit_with_threads(model, final_train, final_validation, spec)
         fit_rows = len(final_train)
+    model, calibration = calibrate_on_validation(
+        model, validation, spec, plan.calibration, params.random_state
+    )
+    log(f"Calibration on validation: {calibration['method']} (asked: {plan.calibration})")
 
     baseline_train = split_frame(baseline_features, "train")
     columns = baseline_columns(baseline_features)
@@ -135,6 +146,7 @@ def train_models(
         selection=selection,
         best_iteration=int(model.named_steps["model"].n_iter_),
         fit_rows=fit_rows,
+        calibration=calibration,
     )
 
 

@@ -88,12 +88,27 @@ def print_check_summary(result: dg.ExecuteInProcessResult) -> None:
 
 
 def print_model_summary(result: dg.ExecuteInProcessResult) -> None:
-    """The trained model against both baselines on the test split, and the promotion."""
+    """The trained model against both baselines on the test split (each figure with its 95%
+    interval over test accidents), the grouped cross-validation, and the promotion."""
     metadata = materialization_metadata(result)
     evaluation = metadata.get("severity_model_evaluation")
     if evaluation:
-        print("\nSeverity model vs baselines, test split:")
+        print("\nSeverity model vs baselines, test split [95% bootstrap interval over accidents]:")
         print(evaluation["model_vs_baselines"])
+        if "test_top_label_ece" in evaluation:
+            print(
+                "Calibration (expected calibration error on test): top label "
+                f"{evaluation['test_top_label_ece']:.4f}, severe vs not {evaluation['test_severe_ece']:.4f}"
+            )
+        if "cv_macro_f1_mean" in evaluation:
+            cv = {name: evaluation[f"cv_{name}_mean"] for name in ("macro_f1", "severe_roc_auc")}
+            std = {name: evaluation[f"cv_{name}_std"] for name in ("macro_f1", "severe_roc_auc")}
+            print(
+                f"Grouped {evaluation['cv_folds']}-fold cross-validation by accident on train + validation "
+                f"({evaluation['cv_rows']:,} road users, {evaluation['cv_seconds']} s), mean +/- std: "
+                f"macro-F1 {cv['macro_f1']:.4f} +/- {std['macro_f1']:.4f}, "
+                f"severe ROC-AUC {cv['severe_roc_auc']:.4f} +/- {std['severe_roc_auc']:.4f}"
+            )
     champion = metadata.get("champion_model")
     if champion:
         outcome = "promoted to champion" if champion["promoted"] else "not promoted"

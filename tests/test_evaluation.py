@@ -85,3 +85,33 @@ def test_macro_f1_weighs_every_class_alike_unlike_weighted_f1():
     assert result["weighted_f1"] == pytest.approx((8 * 16 / 17 + 2 * 2 / 3) / 10)
     assert result["macro_f1"] == pytest.approx((16 / 17 + 2 / 3) / 4)
     assert result["macro_f1"] < result["weighted_f1"] - 0.4
+
+
+def test_expected_calibration_error_is_zero_when_events_happen_as_often_as_predicted():
+    # Bin [0.2, 0.267): four rows at 0.25, one of them true. Bin [0.733, 0.8): four at 0.75, three true.
+    probability = [0.25] * 4 + [0.75] * 4
+    outcome = [1, 0, 0, 0] + [1, 1, 1, 0]
+    assert evaluation.expected_calibration_error(probability, outcome) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_expected_calibration_error_of_a_confident_and_wrong_model():
+    # Always 90% sure, never right: |0.9 - 0| over every row.
+    assert evaluation.expected_calibration_error([0.9] * 5, [0] * 5) == pytest.approx(0.9)
+    # Half the rows said 0.1 and happened (gap 0.9), half said 0.5 and half happened (gap 0):
+    # the rows' shares weigh the gaps.
+    probability, outcome = [0.1, 0.1, 0.5, 0.5], [1, 1, 1, 0]
+    assert evaluation.expected_calibration_error(probability, outcome) == pytest.approx(0.5 * 0.9)
+
+
+def test_top_label_and_severe_calibration_errors():
+    y_true = [1, 1, 3, 4]
+    # Sure and right: no error on the top label.
+    assert evaluation.top_label_ece(y_true, one_hot(y_true), CLASSES) == pytest.approx(0.0)
+    # Sure and always wrong: the whole confidence is the error.
+    assert evaluation.top_label_ece(y_true, one_hot([2, 2, 1, 1]), CLASSES) == pytest.approx(1.0)
+    # P(severe) 0.8 for each of the four road users, two of them severe: |0.8 - 0.5| = 0.3.
+    proba = np.tile([0.1, 0.1, 0.4, 0.4], (4, 1))
+    result = evaluation.classification_metrics(y_true, proba, CLASSES)
+    assert result["severe_ece"] == pytest.approx(0.3)
+    # Top label: "hospitalised" (the first of the two at 0.4), right once in four: |0.4 - 0.25|.
+    assert result["top_label_ece"] == pytest.approx(0.15)

@@ -134,8 +134,9 @@ def test_model_beats_the_replaced_projects_approach_on_the_sample(pipeline_run):
         if name.startswith("test_") and isinstance(value.value, float)
     }
     table = evaluation.metadata["model_vs_baselines"].value
+    # Each cell: the figure, then its 95% bootstrap interval in brackets.
     rows = {
-        line.split("|")[1].strip(): [float(x) for x in line.split("|")[2:-1]]
+        line.split("|")[1].strip(): [float(x.split()[0]) for x in line.split("|")[2:-1]]
         for line in table.splitlines()[2:]
     }
     model, legacy, majority = rows["severity_model"], rows["legacy_random_forest"], rows["majority_class"]
@@ -176,7 +177,16 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
     run = client.get_run(champion.run_id)
     assert run.data.tags["data.years"] == "2016"
     assert run.data.tags["data.rows.test"] == "932"
-    assert run.data.metrics["test_macro_f1"] > run.data.metrics["test_macro_f1__majority_class"]
+    metrics = run.data.metrics
+    assert metrics["test_macro_f1"] > metrics["test_macro_f1__majority_class"]
+    # Every figure with its bootstrap interval over test accidents, the baselines' too.
+    for suffix in ("", "__legacy_random_forest"):
+        for name in ("macro_f1", "severe_roc_auc", "top_label_ece", "severe_ece"):
+            low, high = metrics[f"test_{name}_ci_low{suffix}"], metrics[f"test_{name}_ci_high{suffix}"]
+            assert low <= metrics[f"test_{name}{suffix}"] <= high, (name, suffix)
+    # The grouped cross-validation of train + validation, beside the single split.
+    assert 0 < metrics["cv_macro_f1_std"] < 0.1 < metrics["cv_macro_f1_mean"]
+    assert run.data.params["calibration_method"] == "none"  # auto: it does not help here
     artifacts = {a.path for a in client.list_artifacts(champion.run_id, "evaluation")}
     assert {
         "evaluation/confusion_matrix.png",
@@ -184,6 +194,8 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
         "evaluation/calibration.png",
         "evaluation/explanation_importance.csv",
         "evaluation/explanation_importance.png",
+        "evaluation/test_metric_intervals.csv",
+        "evaluation/cross_validation.csv",
     } <= artifacts
     data = {a.path for a in client.list_artifacts(champion.run_id, "data")}
     assert registry.REFERENCE_ROAD_USER_ARTIFACT in data  # what the API explains against
@@ -203,7 +215,16 @@ def materialize_ml(
                 artifact_root=str(mlflow_dir / "artifacts"),
             ),
         },
-        run_config={"ops": {"severity_model": {"config": config}}} if config is not None else None,
+        # No cross-validation: these tests are about training and promotion (the pipeline's
+        # run, with it, is checked above).
+        run_config={
+            "ops": {
+                "severity_model": {"config": config},
+                "severity_model_evaluation": {"config": {"cv_folds": 0}},
+            }
+        }
+        if config is not None
+        else None,
         raise_on_error=False,
     )
     if expect_success:
@@ -225,7 +246,14 @@ def test_promotion_first_better_worse_and_the_blocking_check(pipeline_run, tmp_p
     assert champion_version() == "1"
     materialize_ml(pipeline_run, tmp_path, strong)  # better -> promoted
     assert champion_version() == "2"
-    assert client.get_model_version(registry.REGISTERED_MODEL, "2").tags["promotion_decision"] == "promoted"
+    promoted = client.get_model_version(registry.REGISTERED_MODEL, "2").tags
+    assert promoted["promotion_decision"] == "promoted"
+    # The gain, with its paired bootstrap interval over the test accidents, is recorded.
+    gain = float(promoted["challenger_score"]) - float(promoted["champion_score"])
+    low, high = float(promoted["gain_ci_low"]), float(promoted["gain_ci_high"])
+    assert low <= gain <= high
+    assert promoted["gain_beyond_noise"] == str(low > 0).lower()
+    assert ("beyond the noise" if low > 0 else "within the noise") in promoted["promotion_reason"]
     materialize_ml(pipeline_run, tmp_path, weak)  # worse -> kept
     assert champion_version() == "2"
     kept = client.get_model_version(registry.REGISTERED_MODEL, "3")

@@ -46,3 +46,37 @@ def test_a_worse_challenger_or_a_tie_keeps_the_champion():
         decision = decide_promotion("3", score, beats_majority=True, champion_version="2", champion_score=0.4)
         assert (decision.outcome, decision.promote) == (promotion.NOT_BETTER, False)
         assert decision.reason == f"macro_f1 {score:.4f} <= champion's 0.4000"
+
+
+def test_a_gain_beyond_the_noise_is_said_so_and_recorded():
+    decision = decide_promotion("3", 0.5, True, "2", 0.4, gain_interval=(0.02, 0.18))
+    assert (decision.outcome, decision.promote, decision.beyond_noise) == (promotion.BETTER, True, True)
+    assert decision.gain_interval == (0.02, 0.18)
+    assert decision.reason == (
+        "macro_f1 0.5000 > champion's 0.4000; gain +0.1000, 95% interval +0.0200 to +0.1800: beyond the noise"
+    )
+
+
+def test_a_strict_gain_within_the_noise_still_promotes_and_says_so():
+    decision = decide_promotion("3", 0.41, True, "2", 0.4, gain_interval=(-0.03, 0.05))
+    assert (decision.outcome, decision.promote, decision.beyond_noise) == (promotion.BETTER, True, False)
+    assert decision.reason.endswith("gain +0.0100, 95% interval -0.0300 to +0.0500: within the noise")
+
+
+def test_a_worse_challenger_keeps_the_champion_whatever_the_interval():
+    decision = decide_promotion("3", 0.38, True, "2", 0.4, gain_interval=(-0.06, 0.01))
+    assert (decision.outcome, decision.promote, decision.beyond_noise) == (promotion.NOT_BETTER, False, False)
+    assert decision.reason == (
+        "macro_f1 0.3800 <= champion's 0.4000; "
+        "gain -0.0200, 95% interval -0.0600 to +0.0100: within the noise"
+    )
+
+
+def test_without_a_comparison_there_is_no_noise_verdict():
+    for decision in (
+        decide_promotion("1", 0.4, True, None, None),
+        decide_promotion("4", 0.3, True, "2", None),
+        decide_promotion("3", 0.5, True, "2", 0.4),
+    ):
+        assert decision.gain_interval is None and decision.beyond_noise is None
+        assert "noise" not in decision.reason

@@ -10,8 +10,9 @@ import mlflow
 import pandas as pd
 from pydantic import create_model
 
-from ml import data, explain, out_of_time, promotion, registry, tracking
-from ml.evaluation import evaluate_on_test, permutation_importance_on_validation, score_on_test
+from ml import bootstrap, data, explain, out_of_time, promotion, registry, tracking
+from ml.crossval import cross_validate
+from ml.evaluation import evaluate_on_test, paired_gain_on_test, permutation_importance_on_validation
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
 from ml.training import MAJORITY_BASELINE, MODEL, TrainingPlan, train_models
@@ -69,7 +70,7 @@ def training_plan(config) -> TrainingPlan:
 
 
 class EvaluationConfig(dg.Config):
-    """Permutation importance dominates the evaluation's time on large data."""
+    """Permutation importance and cross-validation dominate the evaluation's time on large data."""
 
     # Validation rows sampled for permutation importance: 39 features x 5 repeats = 195 scorings,
     # and a national model (500 iterations, 2,000 trees) scores 10,000 rows in 0.6 s on 2 cores.
@@ -78,6 +79,12 @@ class EvaluationConfig(dg.Config):
     # Validation rows the explanations' global importance averages over (ml.explain): each
     # costs features + 1 scorings, batched.
     explanation_rows: int = explain.GLOBAL_IMPORTANCE_ROWS
+    # Bootstrap resamples of the test accidents behind each metric's 95% interval (0: none).
+    bootstrap_resamples: int = bootstrap.RESAMPLES
+    # Folds of the grouped cross-validation on train + validation (0: none), on at most
+    # cv_rows road users of whole accidents (as model selection caps its rows).
+    cv_folds: int = 5
+    cv_rows: int = 30_000
 
 
 def feature_spec() -> FeatureSpec:
@@ -195,25 +202,35 @@ def severity_model_evaluation(
     warehouse: WarehouseResource,
     mlflow_store: MlflowResource,
 ):
-    """The model and both baselines scored on the test split only; metrics, per-class
-    scores, confusion matrix, permutation importance, calibration and the explanations' global
-    importance (ml.explain, against the reference road user stored by training) logged to the run."""
+    """The model and both baselines scored on the test split only, each metric with its 95%
+    bootstrap interval over test accidents; per-class scores, confusion matrix, permutation
+    importance, calibration, a grouped cross-validation on train + validation, the out-of-time
+    figures and the explanations' global importance (ml.explain, against the reference road
+    user stored by training) logged to the run."""
     spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
     client = mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
-    result = evaluate_on_test(estimators, features, baseline, spec)
-    importance = None
+    result = evaluate_on_test(estimators, features, baseline, spec, config.bootstrap_resamples)
+    importance, cross_validation = None, None
     oot_metadata = out_of_time_metadata(severity_model, estimators[MODEL], features, spec, mlflow_store)
     if severity_model.reused:  # the champion's evaluation is already in its run
         report = tracking.EvaluationReport(
-            severity_model.version, severity_model.run_id, result.metrics, result.beats_majority
+            severity_model.version,
+            severity_model.run_id,
+            result.metrics,
+            result.beats_majority,
+            result.intervals,
         )
     else:
         importance = permutation_importance_on_validation(
             estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
         )
-        report = tracking.log_evaluation(severity_model, result, importance, spec)
+        if config.cv_folds:
+            cross_validation = cross_validate(
+                estimators[MODEL], features, spec, config.cv_folds, config.cv_rows
+            )
+        report = tracking.log_evaluation(severity_model, result, importance, spec, cross_validation)
         reference = registry.read_json_artifact(
             client, severity_model.run_id, registry.REFERENCE_ROAD_USER_ARTIFACT
         )
@@ -222,12 +239,28 @@ def severity_model_evaluation(
                 estimators[MODEL], features, reference, spec, config.explanation_rows
             )
             tracking.log_explanation_importance(severity_model, contributions)
+    intervals = report.intervals.get(MODEL, {})
     yield dg.Output(
         report,
         metadata={
             **{f"test_{name}": round(value, 4) for name, value in report.model_metrics.items()},
+            **{
+                f"test_{name}_ci_{end}": round(value, 4)
+                for name, interval in intervals.items()
+                for end, value in zip(("low", "high"), interval, strict=True)
+            },
             "model_vs_baselines": dg.MetadataValue.md(report.table()),
             **({} if importance is None else {"top_features": ranked_importance(importance)}),
+            **(
+                {}
+                if cross_validation is None
+                else {
+                    **{name: round(value, 4) for name, value in cross_validation.summary().items()},
+                    "cv_folds": len(cross_validation.folds),
+                    "cv_rows": cross_validation.rows,
+                    "cv_seconds": round(cross_validation.seconds, 1),
+                }
+            ),
             "test_rows": int(len(result.y_test)),
             "version": report.version,
             **oot_metadata,
@@ -281,18 +314,25 @@ def champion_model(
     report = severity_model_evaluation
     client = mlflow_store.client()
     champion_version = registry.alias_version(client, registry.CHAMPION)
-    champion_score = None
+    gain = None
     if champion_version not in (None, report.version) and report.beats_majority:
         spec = feature_spec()
         features, _ = read_training_tables(warehouse, spec)
-        champion = registry.load_version(champion_version)
-        champion_score = score_on_test(champion, features, spec, promotion.PROMOTION_METRIC)
+        # Both on the same test accidents and the same bootstrap resamples (a paired bootstrap).
+        gain = paired_gain_on_test(
+            registry.load_version(report.version),
+            registry.load_version(champion_version),
+            features,
+            spec,
+            promotion.PROMOTION_METRIC,
+        )
     decision = promotion.decide_promotion(
         report.version,
         report.model_metrics[promotion.PROMOTION_METRIC],
         report.beats_majority,
         champion_version,
-        champion_score,
+        None if gain is None else gain.champion_score,
+        None if gain is None else (gain.low, gain.high),
     )
     # The blocking check stops this asset in the run that evaluated the model; this repeats
     # it for a run that materializes champion_model alone from a stored evaluation.
@@ -314,5 +354,9 @@ def champion_model(
             "previous_champion_test_macro_f1": None
             if decision.champion_score is None
             else round(decision.champion_score, 4),
+            # The paired bootstrap of (challenger - champion) test macro-F1 over accidents.
+            "gain_ci_low": None if decision.gain_interval is None else round(decision.gain_interval[0], 4),
+            "gain_ci_high": None if decision.gain_interval is None else round(decision.gain_interval[1], 4),
+            "gain_beyond_noise": decision.beyond_noise,
         }
     )

@@ -228,3 +228,28 @@ def test_openmp_is_limited_in_the_calling_thread_by_the_number_of_rows():
         assert threads == 1 and openmp_threads() == {1}
     with openmp_threads_for_rows(SINGLE_THREAD_MAX_TRAINING_ROWS + 1, training=True) as threads:
         assert threads == available_cores()
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_a_calibrated_model_compiles_and_scores_as_the_scikit_learn_object(
+    trained, champion, spec, method, tmp_path
+):
+    """The calibration map follows the pipeline, compiled or not, and survives skops (the
+    registry's format) with the registry's trusted types."""
+    from ml.calibration import CalibratedSeverityModel, calibrate_on_validation
+
+    validation = split_frame(champion.features, "validation")
+    calibrated, report = calibrate_on_validation(trained, validation, spec, method)
+    assert isinstance(calibrated, CalibratedSeverityModel) and report["method"] == method
+    X = varied_rows(spec, 2_000, seed=6)
+    expected = calibrated.predict_proba(pd.DataFrame(X, columns=spec.names))
+    assert np.allclose(expected.sum(axis=1), 1.0)
+    assert not np.allclose(expected, trained.predict_proba(pd.DataFrame(X, columns=spec.names)))
+    compiled = compile_model(calibrated, spec.names)
+    assert isinstance(compiled, CompiledBoosting)
+    for scoring in ("walk", "predictors"):
+        assert_identical(compiled.predict_proba(X, scoring), expected)
+    assert_identical(compiled.predict_proba(X[:1]), expected[:1])  # one road user, as the API
+    skops.io.dump(calibrated, tmp_path / "model.skops")
+    loaded = skops.io.load(tmp_path / "model.skops", trusted=SKOPS_TRUSTED_TYPES)
+    assert_identical(compile_model(loaded, spec.names).predict_proba(X), expected)

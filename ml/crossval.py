@@ -1,0 +1,104 @@
+"""Grouped cross-validation: how much the model's figures move from one set of accidents to
+another, beside the single train/validation/test split.
+
+Folds are made of whole accidents (``StratifiedGroupKFold``: no accident is split between
+fitting and scoring, as in the dbt split) over train + validation; test is never read. Each
+fold refits the selected configuration with a fixed number of iterations (the final model's
+``n_iter_``), since no validation split is left for early stopping. At national scale the
+folds are drawn from a capped subsample of whole accidents, as model selection caps its rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import Pipeline
+
+from ml import metrics
+from ml.calibration import uncalibrated
+from ml.features import FeatureSpec
+from ml.scoring import class_probabilities
+from ml.threads import openmp_threads_for_rows
+
+#: The figures compared across folds.
+CV_METRICS = ("macro_f1", "severe_roc_auc")
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    #: One dict per fold: metric -> value on the fold's held-out accidents.
+    folds: list[dict[str, float]]
+    rows: int  # road users cross-validated (train + validation, capped)
+    accidents: int
+    iterations: int
+    seconds: float
+
+    def summary(self) -> dict[str, float]:
+        """``cv_<metric>_mean`` and ``cv_<metric>_std`` (sample std over folds)."""
+        out = {}
+        for metric in CV_METRICS:
+            values = np.array([fold[metric] for fold in self.folds])
+            out[f"cv_{metric}_mean"] = float(values.mean())
+            out[f"cv_{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        return out
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.folds).rename_axis("fold").reset_index()
+
+
+def whole_accidents(frame: pd.DataFrame, max_rows: int, key: str, target: str, seed: int) -> pd.DataFrame:
+    """At most about ``max_rows`` rows made of whole accidents, drawn within each level of
+    the accident's worst outcome (so severe accidents keep their share); all if smaller."""
+    if len(frame) <= max_rows:
+        return frame
+    worst = frame.groupby(key)[target].max()
+    chosen = worst.groupby(worst).sample(frac=max_rows / len(frame), random_state=seed).index
+    return frame[frame[key].isin(chosen)]
+
+
+def grouped_folds(groups, target, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, held-out rows) of each fold: whole accidents, classes kept in proportion."""
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    target = np.asarray(target)
+    return list(splitter.split(np.zeros(len(target)), target, np.asarray(groups)))
+
+
+def cross_validate(
+    model: Pipeline,
+    features: pd.DataFrame,
+    spec: FeatureSpec,
+    folds: int = 5,
+    max_rows: int = 30_000,
+    seed: int = 42,
+) -> CrossValidation:
+    """``folds``-fold cross-validation by accident of ``model``'s configuration (a fitted
+    severity pipeline: its parameters, and its number of iterations without early
+    stopping) on train + validation, capped at ``max_rows`` rows of whole accidents."""
+    started = time.perf_counter()
+    rows = features[features[spec.split].isin(["train", "validation"])]
+    rows = whole_accidents(rows, max_rows, spec.key, spec.target, seed).reset_index(drop=True)
+    # A calibrated model: the pipeline's configuration (its map needs a validation split).
+    pipeline = uncalibrated(model)
+    iterations = int(pipeline.named_steps["model"].n_iter_)
+    configuration = clone(pipeline).set_params(model__max_iter=iterations, model__early_stopping=False)
+    classes = sorted(spec.classes)
+    scores = []
+    for fit_rows, held_out in grouped_folds(rows[spec.key], rows[spec.target], folds, seed):
+        fit, scored = rows.iloc[fit_rows], rows.iloc[held_out]
+        with openmp_threads_for_rows(len(fit), training=True):
+            fold_model = clone(configuration).fit(fit[spec.names], fit[spec.target])
+        proba = class_probabilities(fold_model, scored[spec.names], classes)
+        result = metrics.classification_metrics(scored[spec.target], proba, classes)
+        scores.append({name: result[name] for name in CV_METRICS})
+    return CrossValidation(
+        folds=scores,
+        rows=len(rows),
+        accidents=int(rows[spec.key].nunique()),
+        iterations=iterations,
+        seconds=time.perf_counter() - started,
+    )
