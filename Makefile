@@ -16,6 +16,8 @@ HOST ?= 127.0.0.1
 # PORT, when given, replaces the default port of the UI target run (dev 3000, docs 8080,
 # mlflow 5000, serve 8000).
 SCALE ?= 1
+# Test processes (pytest-xdist): the pipeline's tests on one, the rest beside them.
+TEST_WORKERS ?= 2
 
 .PHONY: help install manifest chromium run replay test lint readme benchmark national-data dev docs sql mlflow serve clean
 
@@ -31,7 +33,8 @@ help: ## List the targets and the main settings
 	  "DUCKDB_PATH" "the warehouse (data/warehouse.duckdb)" \
 	  "MLFLOW_TRACKING_URI" "the MLflow store (sqlite under data/mlflow)" \
 	  "BAAC_API_KEY" "key the API asks for (unset: open)" \
-	  "SCALE" "national-data and benchmark size (1 = national)"
+	  "SCALE" "national-data and benchmark size (1 = national)" \
+	  "TEST_WORKERS" "test processes of make test (2; 0 = one process)"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -64,7 +67,7 @@ chromium: ## Install Chromium (Debian package) for the browser test, when missin
 	  else echo "The browser test needs Chromium: sudo apt-get install chromium (or set CHROMIUM_PATH)"; exit 1; fi; }
 
 test: manifest chromium ## Run every test (unit, dbt, integration, API over HTTP, browser)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 benchmark: manifest ## Time the pipeline at national size (SCALE=1; e.g. SCALE="0.125 0.25 0.5 1"), alone on the machine
 	$(BIN)/python -m tests.benchmarks.scale_pipeline $(foreach s,$(or $(SCALE),1),--scale $(s))

@@ -148,3 +148,12 @@ def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
         yield PipelineRun(root, result)
     finally:
         patch.undo()
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Under ``pytest -n`` (make test), every test of the session's pipeline run goes to one
+    worker (``--dist loadgroup``), so the pipeline runs once while the other worker takes the
+    rest; without xdist the mark does nothing."""
+    for item in items:
+        if "pipeline_run" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("pipeline"))

@@ -115,14 +115,16 @@ def test_raw_staging_and_marts_form_one_graph():
     assert graph.get(dg.AssetKey(["codebook", "baac_codes"])).group_name == "codebook"
 
 
-def test_dbt_docs_generate_describes_every_model(pipeline_run):
+def test_dbt_docs_generate_describes_every_model(pipeline_run, tmp_path):
+    # A target folder of its own: the project's holds the manifest other tests read.
+    target = tmp_path / "target"
     subprocess.run(
-        [settings.dbt_executable(), "docs", "generate", "--profiles-dir", ".", "-q"],
+        [settings.dbt_executable(), "docs", "generate", "--profiles-dir", ".", "-q", "--target-path", str(target)],
         cwd=settings.DBT_PROJECT_DIR,
         check=True,
     )
-    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
-    catalog = json.loads((settings.DBT_PROJECT_DIR / "target" / "catalog.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
     models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
     assert len(models) == 18
     undocumented = [

@@ -66,7 +66,8 @@ def test_no_feature_depends_on_any_road_users_outcome(pipeline_run, tmp_path):
             "update raw.users set grav = case grav when 1 then 2 when 2 then 3 when 3 then 4 else 1 end"
         )
     subprocess.run(
-        [settings.dbt_executable(), "run", "--select", "+ml_features", "--profiles-dir", ".", "-q"],
+        [settings.dbt_executable(), "run", "--select", "+ml_features", "--profiles-dir", ".", "-q"]
+        + ["--target-path", str(tmp_path / "target")],
         cwd=settings.DBT_PROJECT_DIR,
         check=True,
         env={**__import__("os").environ, "DUCKDB_PATH": str(copy)},

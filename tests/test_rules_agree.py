@@ -27,9 +27,11 @@ NUM_ACC = st.integers(min_value=2005 * 10**8, max_value=2018 * 10**8 + 99_999_99
 def compile_inline(sql: str, tmp_path_factory) -> str:
     """The SQL dbt renders from ``sql`` with the project's macros and vars (dbt opens a
     warehouse even to compile: a temporary one, not the user's)."""
-    warehouse = tmp_path_factory.mktemp("compile") / "warehouse.duckdb"
+    folder = tmp_path_factory.mktemp("compile")
+    warehouse, target = folder / "warehouse.duckdb", folder / "target"
     completed = subprocess.run(
-        [project.dbt_executable(), "compile", "--profiles-dir", ".", "-q", "--inline", sql],
+        [project.dbt_executable(), "compile", "--profiles-dir", ".", "-q", "--inline", sql]
+        + ["--target-path", str(target)],
         cwd=project.DBT_PROJECT_DIR,
         env={**os.environ, "DUCKDB_PATH": str(warehouse)},
         capture_output=True,
