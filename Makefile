@@ -17,7 +17,7 @@ HOST ?= 127.0.0.1
 # mlflow 5000, serve 8000).
 SCALE ?= 1
 
-.PHONY: help install manifest chromium run test lint readme benchmark national-data dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium promtool run test lint readme benchmark national-data dev docs sql mlflow serve clean
 
 help: ## List the targets and the main settings
 	@echo "Targets:"
@@ -60,7 +60,13 @@ chromium: ## Install Chromium (Debian package) for the browser test, when missin
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "The browser test needs Chromium: sudo apt-get install chromium (or set CHROMIUM_PATH)"; exit 1; fi; }
 
-test: manifest chromium ## Run every test (unit, dbt, integration, API over HTTP, browser)
+promtool: ## Install promtool (Debian package prometheus) for the alert-rule tests, when missing
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \
+	  else echo "The alert-rule tests need promtool: sudo apt-get install prometheus"; exit 1; fi; }
+
+test: manifest chromium promtool ## Run every test (unit, dbt, integration, API over HTTP, browser)
 	$(BIN)/python -m pytest
 
 benchmark: manifest ## Time the pipeline at national size (SCALE=1; e.g. SCALE="0.125 0.25 0.5 1"), alone on the machine

@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from ml.array_model import ArrayModel, compile_model
 from ml.metrics import SCALAR_METRICS
-from ml.registry import CHAMPION, REGISTERED_MODEL, TYPICAL_ROAD_USER_ARTIFACT
+from ml.registry import CHAMPION, REGISTERED_MODEL, TYPICAL_ROAD_USER_ARTIFACT, VersionRecord, version_history
 
 log = logging.getLogger("baac.api")
 
@@ -76,6 +76,8 @@ class ChampionStore:
         self._running: RefreshStatus | None = None
         self._running_since = 0.0
         self.last_refresh: RefreshStatus | None = None
+        #: Every registered version with its aliases, as of the last refresh (/monitoring).
+        self.history: list[VersionRecord] = []
 
     @property
     def model(self) -> LoadedModel | None:
@@ -98,6 +100,7 @@ class ChampionStore:
         can never replace a newer one."""
         with self._lock:
             version = self.champion_version()
+            self.history = version_history(self.client)
             current = self._model.version if self._model else None
             if version == current:
                 return False
