@@ -171,15 +171,19 @@ class VersionRecord:
 def version_history(client: MlflowClient) -> list[VersionRecord]:
     """Every version of the registered model, newest first (none when it is not registered)."""
     try:
-        versions = client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
+        registered = client.get_registered_model(REGISTERED_MODEL)
     except MlflowException as error:
         if error.error_code == "RESOURCE_DOES_NOT_EXIST":
             return []
         raise
+    # The registered model holds the aliases: searched versions come without them.
+    aliases: dict[str, list[str]] = {}
+    for alias, number in (registered.aliases or {}).items():
+        aliases.setdefault(str(number), []).append(alias)
     records = [
         VersionRecord(
             version=str(v.version),
-            aliases=tuple(sorted(v.aliases or ())),
+            aliases=tuple(sorted(aliases.get(str(v.version), ()))),
             registered_at=datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(
                 timespec="seconds"
             ),
@@ -188,7 +192,7 @@ def version_history(client: MlflowClient) -> list[VersionRecord]:
             promotion_reason=v.tags.get("promotion_reason"),
             decided_at=v.tags.get("decided_at"),
         )
-        for v in versions
+        for v in client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
     ]
     return sorted(records, key=lambda r: int(r.version), reverse=True)
 

@@ -6,8 +6,6 @@ The drift models themselves are dbt models (``dbt_project/models/monitoring``); 
 dbt test's ``warn`` severity to it), so a drifted feature is flagged, never blocking.
 """
 
-from __future__ import annotations
-
 import os
 
 import dagster as dg
