@@ -97,6 +97,6 @@ mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http:/
 sql: install ## Interactive SQL shell (DuckDB CLI, read-only) on the warehouse
 	$(BIN)/duckdb -readonly $${DUCKDB_PATH:-data/warehouse.duckdb}
 
-clean: ## Delete the warehouse, the MLflow store and the run history (downloads and the prediction log stay)
-	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/mlflow dbt_project/target
+clean: ## Delete the warehouse, the drift files, the MLflow store and the run history (downloads and the prediction log stay)
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/monitoring data/mlflow dbt_project/target
 	find data/dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

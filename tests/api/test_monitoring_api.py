@@ -54,3 +54,11 @@ def test_the_page_is_served_without_any_outside_script(client):
     page = client.get("/monitoring")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<script src" not in page.text and "http" not in page.text.replace("http-equiv", "")
+
+
+def test_the_errors_of_monitoring_data_are_documented(client):
+    responses = client.get("/openapi.json").json()["paths"]["/monitoring/data"]["get"]["responses"]
+    models = {
+        s: r["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1] for s, r in responses.items()
+    }
+    assert models.items() >= {"200": "Monitoring", "404": "ErrorMessage", "503": "ErrorMessage"}.items()

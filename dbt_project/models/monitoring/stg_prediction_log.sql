@@ -39,12 +39,11 @@ select
     cast(timezone('UTC', logged_at) as date) as logged_on,
     request_id,
     cast(request_row as bigint) as request_row,
-    model_name,
-    model_version,
-    cast(predicted_severity as integer) as predicted_severity,
     -- not recorded is NULL (NaN too, as a file written by hand may have it)
     {%- for feature in drift_features() %}
-        cast(case when not isnan({{ feature.name }}) then {{ feature.name }} end as double) as {{ feature.name }}
-        {{- "," if not loop.last }}
+        cast(case when not isnan({{ feature.name }}) then {{ feature.name }} end as double) as {{ feature.name }},
     {%- endfor %}
+    model_name,
+    model_version,
+    cast(predicted_severity as integer) as predicted_severity
 from logged
