@@ -58,9 +58,9 @@ def test_the_page_shows_the_shifted_hour_first_and_in_red(server, offline_page):
     assert "single accident year" in page.locator("#notes").inner_text()
     history = page.locator("#history-table tbody tr").first.locator("td").all_inner_texts()
     assert history[0] == "1" and "champion" in history[1]
-    assert_offline(page)
     screenshot(page, "monitoring.png", full_page=True)
-    assert outside == []
+    assert outside == []  # nothing asked of the outside world (before the probe below)
+    assert_offline(page)
 
 
 def test_an_unknown_model_version_is_a_message_on_the_page(server, offline_page):
