@@ -17,7 +17,7 @@ HOST ?= 127.0.0.1
 # mlflow 5000, serve 8000).
 SCALE ?= 1
 
-.PHONY: help install manifest chromium promtool run test lint readme benchmark national-data dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium promtool run replay test lint readme benchmark national-data dev docs sql mlflow serve clean
 
 help: ## List the targets and the main settings
 	@echo "Targets:"
@@ -50,6 +50,9 @@ manifest: install ## Parse the dbt project (the manifest Dagster reads)
 
 run: manifest ## Run the whole pipeline on the configured source (default: the shipped sample)
 	$(BIN)/python -m orchestration.pipeline
+
+replay: manifest ## Replay the sample month by month through the landing sensor and the automation (REPLAY_DELIVERIES)
+	$(BIN)/python -m orchestration.replay
 
 readme: install ## Rewrite the README's figures from the warehouse and MLflow (after make run)
 	$(BIN)/python -m orchestration.readme_figures

@@ -7,9 +7,7 @@ once). A registry that hangs or is down costs that one thread, never a request w
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,12 +15,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import mlflow
+import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from ml.array_model import ArrayModel, compile_model
+from ml.explain import reference_vector
 from ml.metrics import SCALAR_METRICS
-from ml.registry import CHAMPION, REGISTERED_MODEL, TYPICAL_ROAD_USER_ARTIFACT, VersionRecord, version_history
+from ml.registry import (
+    CHAMPION,
+    REFERENCE_ROAD_USER_ARTIFACT,
+    REGISTERED_MODEL,
+    TYPICAL_ROAD_USER_ARTIFACT,
+    VersionRecord,
+    read_json_artifact,
+    version_history,
+)
 
 log = logging.getLogger("baac.api")
 
@@ -41,6 +49,9 @@ class LoadedModel:
     #: The estimator compiled for float arrays of the features in specification order
     #: (``ml.array_model``): what /predict scores with.
     scorer: ArrayModel | None = None
+    #: The reference road user explanations replace each feature with (``ml.explain``), as a
+    #: row in the order of ``scorer``'s columns; None for a version trained before it was stored.
+    reference: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -178,14 +189,22 @@ class ChampionStore:
             classes=[int(c) for c in estimator.classes_],
             typical_road_user=self._typical_road_user(model_version.run_id),
             scorer=compile_model(estimator, self.columns),
+            reference=self._reference(model_version.run_id),
         )
 
     def _typical_road_user(self, run_id: str) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                path = self.client.download_artifacts(run_id, TYPICAL_ROAD_USER_ARTIFACT, tmp)
-            except (MlflowException, OSError):
-                log.warning("Run %s has no %s: the page starts blank", run_id, TYPICAL_ROAD_USER_ARTIFACT)
-                return {}
-            with open(path, encoding="utf-8") as handle:
-                return json.load(handle)
+        typical = read_json_artifact(self.client, run_id, TYPICAL_ROAD_USER_ARTIFACT)
+        if typical is None:
+            log.warning("Run %s has no %s: the page starts blank", run_id, TYPICAL_ROAD_USER_ARTIFACT)
+        return typical or {}
+
+    def _reference(self, run_id: str) -> np.ndarray | None:
+        reference = read_json_artifact(self.client, run_id, REFERENCE_ROAD_USER_ARTIFACT)
+        if reference is None:
+            log.warning(
+                "Run %s has no %s: predictions cannot be explained", run_id, REFERENCE_ROAD_USER_ARTIFACT
+            )
+            return None
+        # A feature the reference lacks (added to the specification after this version was
+        # trained) is NaN: the version does not read it, so it contributes nothing.
+        return reference_vector(reference, self.columns)

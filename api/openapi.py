@@ -35,10 +35,12 @@ _WHEN = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` of a route: each error status it can answer, with its body model."""
+def error_responses(*statuses: int, when: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route: each error status it can answer, with its body model;
+    ``when`` says what a status means on this route when it differs from ``_WHEN``."""
+    when = {**_WHEN, **(when or {})}
     return {
-        status: {"model": ValidationErrors if status == 422 else ErrorMessage, "description": _WHEN[status]}
+        status: {"model": ValidationErrors if status == 422 else ErrorMessage, "description": when[status]}
         for status in statuses
     }
 

@@ -93,11 +93,46 @@ class ModelRef(BaseModel):
     version: str
 
 
+class Reason(BaseModel):
+    """One feature that pushed P(severe) up or down (``ml.explain``)."""
+
+    feature: str = Field(description="The feature's name (a field of the road user).")
+    label: str = Field(description="What the feature is, in words.")
+    value: int | float | None = Field(description="The value sent (null: not recorded).")
+    value_label: str = Field(description="The value in words, from the code book.")
+    contribution: float = Field(
+        description="Percentage points of P(severe) it adds (negative: removes): P(severe) minus "
+        "P(severe) with this feature set to the reference road user's value."
+    )
+    text: str = Field(
+        description='The reason in words: "Category of the user\'s vehicle: bicycle -4.1 points".'
+    )
+
+
+class Explanation(BaseModel):
+    """Why this P(severe): each feature replaced in turn by the reference road user's value
+    (its typical value in the champion's training data), the change in P(severe) in points."""
+
+    reference_severe_probability: float = Field(
+        description="P(severe) of the reference road user, the point contributions start from."
+    )
+    interactions: float = Field(
+        description="Points of severe_probability - reference_severe_probability (x 100) that no "
+        "single feature accounts for: what features do only together."
+    )
+    reasons: list[Reason] = Field(
+        description="The features that moved P(severe) most, largest |contribution| first (top N)."
+    )
+
+
 class Prediction(BaseModel):
     severity: int = Field(description="Predicted class: 1 unhurt, 2 light injury, 3 hospitalised, 4 killed.")
     label: str
     probabilities: dict[str, float] = Field(description="Probability of each class, by label; they sum to 1.")
     severe_probability: float = Field(description="P(hospitalised or killed).")
+    explanation: Explanation | None = Field(
+        None, description="Only with `?explain=true`: the features that pushed P(severe) up or down."
+    )
 
 
 class PredictionResponse(Prediction):

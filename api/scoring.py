@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from ml.explain import explain_rows, top_reasons
 from ml.features import FeatureSpec
 from ml.scoring import Scores, score_road_users
 
@@ -57,4 +58,21 @@ def prediction_dicts(scores: Scores, spec: FeatureSpec) -> list[dict[str, Any]]:
         for code, row, severe in zip(
             scores.predicted.tolist(), scores.probabilities.tolist(), scores.severe.tolist(), strict=True
         )
+    ]
+
+
+def explanation_dicts(
+    scorer, reference: np.ndarray, inputs: np.ndarray, spec: FeatureSpec, top: int
+) -> list[dict[str, Any]]:
+    """The ``Explanation`` of each row of ``inputs`` as plain data: its ``top`` reasons
+    against ``reference`` (``ml.explain``; one batched scoring per road user)."""
+    explanations = explain_rows(scorer, inputs, reference, spec.names, sorted(spec.classes))
+    interactions = explanations.interactions.tolist()
+    return [
+        {
+            "reference_severe_probability": explanations.reference_severe,
+            "interactions": interactions[row],
+            "reasons": top_reasons(explanations, row, inputs, spec, top),
+        }
+        for row in range(len(inputs))
     ]

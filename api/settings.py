@@ -33,6 +33,8 @@ class ApiSettings:
     #: Largest request body accepted (413 beyond), counted as it arrives whatever
     #: Content-Length says. 16 MiB: a 10,000-user batch is about 8.9 MB of JSON (10.5 MB indented).
     max_body_bytes: int = 16 * 1024 * 1024
+    #: Reasons given per road user by ``/predict?explain=true`` unless the request says ``top``.
+    explain_top: int = 5
     #: The dbt project whose feature specification the request models are generated from.
     dbt_project_dir: Path = DBT_PROJECT_DIR
 
@@ -41,8 +43,8 @@ class ApiSettings:
         """``MLFLOW_TRACKING_URI``, ``BAAC_API_KEY`` (unset or empty: open),
         ``BAAC_MODEL_REFRESH_SECONDS`` (60), ``BAAC_PREDICTION_LOG_DIR`` (data/predictions),
         ``BAAC_MONITORING_DIR`` (data/monitoring), ``BAAC_PREDICTION_LOG_COMMIT_MS`` (2),
-        ``BAAC_REGISTRY_TIMEOUT_SECONDS`` (5),
-        ``BAAC_API_MAX_BODY_BYTES`` (16777216)."""
+        ``BAAC_REGISTRY_TIMEOUT_SECONDS`` (5), ``BAAC_API_MAX_BODY_BYTES`` (16777216),
+        ``BAAC_EXPLAIN_TOP`` (5)."""
         return cls(
             tracking_uri=mlflow_tracking_uri(),
             api_key=os.environ.get("BAAC_API_KEY") or None,
@@ -52,4 +54,5 @@ class ApiSettings:
             prediction_log_commit_ms=float(os.environ.get("BAAC_PREDICTION_LOG_COMMIT_MS", "2")),
             registry_timeout_seconds=int(os.environ.get("BAAC_REGISTRY_TIMEOUT_SECONDS", "5")),
             max_body_bytes=int(os.environ.get("BAAC_API_MAX_BODY_BYTES", str(16 * 1024 * 1024))),
+            explain_top=int(os.environ.get("BAAC_EXPLAIN_TOP", "5")),
         )

@@ -49,6 +49,19 @@ def feature_importance_figure(importance: pd.DataFrame, title: str, top: int = 2
     return fig
 
 
+def contribution_importance_figure(importance: pd.DataFrame, title: str, top: int = 20) -> plt.Figure:
+    """Horizontal bars of mean |contribution| to P(severe) (``ml.explain.global_importance``),
+    coloured by the sign of the mean contribution (red: it raises P(severe) on average)."""
+    data = importance.sort_values("mean_abs_contribution").tail(top)
+    colours = np.where(data["mean_contribution"] > 0, "#C44E52", "#4C72B0")
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(data) + 1.5))
+    ax.barh(data.index, data["mean_abs_contribution"], color=colours)
+    ax.set_xlabel("mean |change in P(severe)| when set to the reference road user (points)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def calibration_figure(
     y_true, proba: np.ndarray, classes: list[int], labels: list[str], title: str
 ) -> plt.Figure:

@@ -37,6 +37,9 @@ MODEL_DESCRIPTION = (
 EXPERIMENT_DESCRIPTION = "Training runs of road_accident_severity: " + MODEL_DESCRIPTION
 #: Run artifact: the typical road user of the training data (the scoring page's defaults).
 TYPICAL_ROAD_USER_ARTIFACT = "data/typical_road_user.json"
+#: Run artifact: the reference road user explanations replace each feature with
+#: (``ml.explain.reference_road_user``), stored with the model so the API explains with it.
+REFERENCE_ROAD_USER_ARTIFACT = "data/reference_road_user.json"
 #: Models are stored with skops, which loads only the types it is told to trust: ours, and
 #: the scikit-learn internals of the gradient boosting (reviewed: we write these files).
 SKOPS_TRUSTED_TYPES = [
@@ -135,6 +138,16 @@ def clean_debris(client: MlflowClient) -> list[str]:
 
 def log_json(data: dict, artifact_file: str) -> None:
     mlflow.log_text(json.dumps(data, indent=2, default=str), artifact_file)
+
+
+def read_json_artifact(client: MlflowClient, run_id: str, artifact_file: str) -> dict | None:
+    """A JSON artifact of a run, or None when the run has none (a run logged before it existed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, artifact_file, tmp)
+        except (MlflowException, OSError):
+            return None
+        return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def log_figure(figure, artifact_file: str) -> None:

@@ -21,6 +21,7 @@ from mlflow.data.code_dataset_source import CodeDatasetSource
 from ml import plots, registry
 from ml.data import ML_FEATURES, baseline_columns, data_summary, split_frame
 from ml.evaluation import Evaluation
+from ml.explain import reference_road_user
 from ml.features import FeatureSpec
 from ml.metrics import HEADLINE_METRICS, metrics_table
 from ml.scoring import model_input
@@ -58,6 +59,10 @@ class EvaluationReport:
         """Markdown: the model against both baselines on the test split."""
         return metrics_table(self.metrics)
 
+
+#: Run artifacts of the global importance from the explanations' own method (``ml.explain``).
+EXPLANATION_IMPORTANCE_TABLE = "evaluation/explanation_importance.csv"
+EXPLANATION_IMPORTANCE_FIGURE = "evaluation/explanation_importance.png"
 
 #: The ml package, whose code a model is a function of (it travels with the model too).
 ML_CODE = Path(__file__).parent
@@ -157,6 +162,8 @@ def log_training_run(
         )
         registry.log_json({"features": [asdict(f) for f in spec.features]}, "data/feature_spec.json")
         registry.log_json(typical_road_user(features, spec), registry.TYPICAL_ROAD_USER_ARTIFACT)
+        # With the model: the API explains a prediction against its own champion's reference.
+        registry.log_json(reference_road_user(features, spec), registry.REFERENCE_ROAD_USER_ARTIFACT)
         example = model_input(split_frame(features, "train").head(5), spec)
         baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
         uris = {
@@ -251,6 +258,19 @@ def log_evaluation(
         metrics=result.metrics,
         beats_majority=result.beats_majority,
     )
+
+
+def log_explanation_importance(record: TrainingRecord, importance: pd.DataFrame) -> None:
+    """Log the global importance of ``ml.explain`` (mean |contribution| to P(severe) over
+    validation rows) to the training run: a CSV table and a bar chart."""
+    with mlflow.start_run(run_id=record.run_id):
+        mlflow.log_text(importance.to_csv(), EXPLANATION_IMPORTANCE_TABLE)
+        registry.log_figure(
+            plots.contribution_importance_figure(
+                importance, "Mean |contribution| to P(severe), validation (ml.explain)"
+            ),
+            EXPLANATION_IMPORTANCE_FIGURE,
+        )
 
 
 def source_tags() -> dict[str, str]:

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         failure_summary,
         print_check_summary,
         print_model_summary,
+        print_out_of_time_summary,
         print_run_summary,
     )
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     print_run_summary(result)
     print_check_summary(result)
     print_model_summary(result)
+    print_out_of_time_summary(result)
     return 0
 
 

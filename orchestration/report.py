@@ -101,3 +101,23 @@ def print_model_summary(result: dg.ExecuteInProcessResult) -> None:
             f"\nModel version {champion['challenger_version']}: {outcome} ({champion['reason']}); "
             f"champion is version {champion['champion_version']}."
         )
+
+
+def out_of_time_lines(evaluation: dict) -> list[str]:
+    """The challenger's out-of-time figures (ml/out_of_time.py), from the evaluation asset's
+    metadata: the "next period" estimate, beside the test split that promotion uses."""
+    if "oot_cut" not in evaluation:
+        return []
+    lines = [f"Out-of-time ({evaluation['oot_cut']}):"]
+    if "oot_macro_f1" in evaluation:
+        macro_f1, severe_auc = evaluation["oot_macro_f1"], evaluation["oot_severe_roc_auc"]
+        lines.append(
+            f"  macro-F1 {macro_f1:.4f}, severe ROC-AUC {severe_auc:.4f} (promotion uses the test split)"
+        )
+    return lines
+
+
+def print_out_of_time_summary(result: dg.ExecuteInProcessResult) -> None:
+    lines = out_of_time_lines(materialization_metadata(result).get("severity_model_evaluation") or {})
+    if lines:
+        print("\n" + "\n".join(lines))

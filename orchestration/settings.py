@@ -108,6 +108,30 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
+def landing_dir() -> Path:
+    """Where deliveries of raw files appear, one folder each (``BAAC_LANDING_DIR``); the
+    landing sensor watches it (orchestration/sensors.py)."""
+    return _path_from_env("BAAC_LANDING_DIR", DATA_DIR / "landing")
+
+
+def landing_max_rejected_lines() -> int:
+    """Lines a delivery may have that the loader would reject (``BAAC_LANDING_MAX_REJECTED``,
+    default 0): above it the whole delivery is refused."""
+    return int(os.environ.get("BAAC_LANDING_MAX_REJECTED", "0"))
+
+
+def replay_dir() -> Path:
+    """Where `make replay` keeps its own warehouse, MLflow store, Dagster home and landing
+    folder (``BAAC_REPLAY_DIR``); emptied at the start of each replay."""
+    return _path_from_env("BAAC_REPLAY_DIR", DATA_DIR / "replay")
+
+
+def replay_deliveries() -> int:
+    """How many growing versions `make replay` delivers a one-year source as
+    (``REPLAY_DELIVERIES``, default 4: months 1-3, 1-6, 1-9, 1-12)."""
+    return int(os.environ.get("REPLAY_DELIVERIES", "4"))
+
+
 def mlflow_ui_url() -> str:
     """Where the MLflow UI is (``BAAC_MLFLOW_UI_URL``; `make mlflow` serves it there), for
     links from the Dagster UI to runs."""

@@ -81,7 +81,7 @@ def test_end_to_end_over_http(server):
 
 
 #: The boxes that must not overlap one another on the page (the result card included).
-PAGE_BOXES = "header, fieldset, .actions, aside, label, select, input, button, .hint"
+PAGE_BOXES = "header, fieldset, .actions, aside, label, select, input, button, .hint, #reasons li"
 
 
 def open_page(browser, base_url: str, viewport: dict):
@@ -93,8 +93,8 @@ def open_page(browser, base_url: str, viewport: dict):
 
 
 def sent_body(page) -> dict:
-    """Submit the form: the body the page posts to /predict."""
-    with page.expect_request("**/predict") as request:
+    """Submit the form: the body the page posts to /predict (asking why: explain=true)."""
+    with page.expect_request("**/predict?explain=true") as request:
         page.click("#submit")
     page.wait_for_selector(".bar")
     return request.value.post_data_json
@@ -132,8 +132,13 @@ def test_the_page_on_a_phone_predicts_and_nothing_overlaps(server):
         assert page.locator(".bar").count() == 4
         percentages = [float(t.rstrip(" %")) for t in page.locator(".bar .pct").all_inner_texts()]
         assert sum(percentages) == pytest.approx(100, abs=0.3)
-        answer = httpx.post(base_url + "/predict", json=body, timeout=30).json()
+        answer = httpx.post(base_url + "/predict?explain=true", json=body, timeout=30).json()
         assert page.inner_text("#prediction") == answer["label"]
+        # Under the bars, the reasons the API gives, in its words.
+        page.wait_for_selector("#reasons li")
+        assert page.locator("#reasons li").all_inner_texts() == [
+            r["text"] for r in answer["explanation"]["reasons"]
+        ]
         assert overlaps(page, PAGE_BOXES) == []  # the result card below the form, not over it
         screenshot(page, "page-phone.png", full_page=True)
 

@@ -182,7 +182,11 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
         "evaluation/confusion_matrix.png",
         "evaluation/feature_importance.png",
         "evaluation/calibration.png",
+        "evaluation/explanation_importance.csv",
+        "evaluation/explanation_importance.png",
     } <= artifacts
+    data = {a.path for a in client.list_artifacts(champion.run_id, "data")}
+    assert registry.REFERENCE_ROAD_USER_ARTIFACT in data  # what the API explains against
 
 
 def materialize_ml(

@@ -17,7 +17,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -35,11 +35,20 @@ from api.schemas import (
     BatchPredictionResponse,
     PredictionResponse,
 )
-from api.scoring import encode_road_users, predict_severity, prediction_dicts
+from api.scoring import encode_road_users, explanation_dicts, predict_severity, prediction_dicts
 from ml.features import FeatureSpec
 from ml.registry import REGISTERED_MODEL
 
 log = logging.getLogger("baac.api")
+
+#: explain=true on a champion stored without its reference road user (trained before
+#: ``ml.explain`` existed): a clear refusal, the prediction alone still being available.
+NO_REFERENCE = (
+    "Champion version {version} was trained before explanations existed: it has no reference road "
+    "user (data/reference_road_user.json in its MLflow run). Call /predict without explain=true, "
+    "or train a new version."
+)
+EXPLAIN_409 = "explain=true, but the champion was stored without the reference road user explanations need"
 
 
 def log_predictions(
@@ -158,7 +167,14 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
             errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
             raise RequestValidationError(errors) from error
 
-    def answer(body: bytes, model: LoadedModel, metrics: ServiceMetrics, prediction_log: PredictionLog):
+    def answer(
+        body: bytes,
+        model: LoadedModel,
+        metrics: ServiceMetrics,
+        prediction_log: PredictionLog,
+        top: int | None = None,
+    ):
+        """The answer to a body; with ``top`` (explain=true), each prediction's ``top`` reasons."""
         try:
             parsed = parse(body)
         except MalformedBody as error:
@@ -167,11 +183,20 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
             # Made readable here, in the worker thread: a batch can carry thousands of errors.
             errors = clean_validation_errors(list(error.errors()), spec)
             return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+        if top is not None and model.reference is None:  # refused before anything is logged
+            return JSONResponse(
+                status_code=409, content={"detail": NO_REFERENCE.format(version=model.version)}
+            )
         road_users = parsed if isinstance(parsed, list) else [parsed]
         inputs = encode_road_users(road_users, spec)
         scores = predict_severity(model.scorer, inputs, spec)
         log_predictions(prediction_log, metrics, spec, inputs, scores, model)  # logged before answered
         predictions = prediction_dicts(scores, spec)
+        if top is not None:
+            for prediction, explanation in zip(
+                predictions, explanation_dicts(model.scorer, model.reference, inputs, spec, top), strict=True
+            ):
+                prediction["explanation"] = explanation
         ref = {"name": REGISTERED_MODEL, "version": model.version}
         content = (
             {"predictions": predictions, "model": ref}
@@ -185,14 +210,34 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
         response_model=PredictionResponse | BatchPredictionResponse,
         dependencies=[ApiKeyChecked],
         openapi_extra=request_body_schema("#/components/schemas/RoadUser"),
-        responses=error_responses(400, 401, 413, 415, 422, 503),
+        responses=error_responses(400, 401, 409, 413, 415, 422, 503, when={409: EXPLAIN_409}),
         summary=f"Score one road user (an object) or a batch (a list of at most {MAX_BATCH_SIZE:,})",
     )
-    async def predict(request: Request, model: ChampionDep):
+    async def predict(
+        request: Request,
+        model: ChampionDep,
+        explain: Annotated[
+            bool,
+            Query(
+                description="Also say why: per road user, the features that pushed P(severe) up or "
+                "down, in points, each replaced in turn by the reference road user's value."
+            ),
+        ] = False,
+        top: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=len(spec.names),
+                description="With explain=true: how many reasons per road user "
+                "(default `BAAC_EXPLAIN_TOP`, 5).",
+            ),
+        ] = None,
+    ):
         # The metrics and the log are read from the app's state, not declared: each declared
         # dependency costs FastAPI's resolver time on every request.
         state = request.app.state
         body = await request.body()
-        return await run_in_threadpool(answer, body, model, state.metrics, state.prediction_log)
+        reasons = (top or state.settings.explain_top) if explain else None
+        return await run_in_threadpool(answer, body, model, state.metrics, state.prediction_log, reasons)
 
     return router

@@ -16,6 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration import settings
 from orchestration.assets.monitoring import drift_metadata, prepare_dbt_monitoring_env
+from orchestration.automation import after_a_delivery
 from orchestration.resources import WarehouseResource
 
 #: Runs this environment's dbt so that it dies with the pipeline (see the script).
@@ -56,6 +57,11 @@ class LayeredDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] in ("model", "seed"):
             return relation_asset_key(f"{dbt_resource_props['schema']}.{dbt_resource_props['name']}")
         return super().get_asset_key(dbt_resource_props)
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        return after_a_delivery()
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":

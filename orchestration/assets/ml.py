@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 from pydantic import create_model
 
-from ml import data, promotion, registry, tracking
+from ml import data, explain, out_of_time, promotion, registry, tracking
 from ml.evaluation import evaluate_on_test, permutation_importance_on_validation, score_on_test
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
@@ -75,6 +75,9 @@ class EvaluationConfig(dg.Config):
     # and a national model (500 iterations, 2,000 trees) scores 10,000 rows in 0.6 s on 2 cores.
     importance_rows: int = 2_000
     importance_repeats: int = 5
+    # Validation rows the explanations' global importance averages over (ml.explain): each
+    # costs features + 1 scorings, batched.
+    explanation_rows: int = explain.GLOBAL_IMPORTANCE_ROWS
 
 
 def feature_spec() -> FeatureSpec:
@@ -193,13 +196,15 @@ def severity_model_evaluation(
     mlflow_store: MlflowResource,
 ):
     """The model and both baselines scored on the test split only; metrics, per-class
-    scores, confusion matrix, permutation importance and calibration logged to the run."""
+    scores, confusion matrix, permutation importance, calibration and the explanations' global
+    importance (ml.explain, against the reference road user stored by training) logged to the run."""
     spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
-    mlflow_store.client()
+    client = mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
     result = evaluate_on_test(estimators, features, baseline, spec)
     importance = None
+    oot_metadata = out_of_time_metadata(severity_model, estimators[MODEL], features, spec, mlflow_store)
     if severity_model.reused:  # the champion's evaluation is already in its run
         report = tracking.EvaluationReport(
             severity_model.version, severity_model.run_id, result.metrics, result.beats_majority
@@ -209,6 +214,14 @@ def severity_model_evaluation(
             estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
         )
         report = tracking.log_evaluation(severity_model, result, importance, spec)
+        reference = registry.read_json_artifact(
+            client, severity_model.run_id, registry.REFERENCE_ROAD_USER_ARTIFACT
+        )
+        if reference is not None:  # stored by the training run (ml.tracking)
+            contributions = explain.global_importance(
+                estimators[MODEL], features, reference, spec, config.explanation_rows
+            )
+            tracking.log_explanation_importance(severity_model, contributions)
     yield dg.Output(
         report,
         metadata={
@@ -217,6 +230,7 @@ def severity_model_evaluation(
             **({} if importance is None else {"top_features": ranked_importance(importance)}),
             "test_rows": int(len(result.y_test)),
             "version": report.version,
+            **oot_metadata,
         },
     )
     yield dg.AssetCheckResult(
@@ -227,6 +241,32 @@ def severity_model_evaluation(
             "majority_macro_f1": report.metrics[MAJORITY_BASELINE]["macro_f1"],
         },
     )
+
+
+def out_of_time_metadata(
+    record: tracking.TrainingRecord, model, features: pd.DataFrame, spec: FeatureSpec, mlflow_store
+) -> dict:
+    """The challenger's out-of-time figures (ml.out_of_time), logged to its run; for a reused
+    champion, read back from its run."""
+    client = mlflow_store.client()
+    if record.reused:
+        run = client.get_run(record.run_id).data
+        values = {k: v for k, v in run.metrics.items() if k.startswith("oot_")}
+        cut = run.params.get("oot_cut")
+    else:
+        result = out_of_time.evaluate_out_of_time(model, features, spec)
+        if result is None:
+            return {"oot_cut": "none: the data holds a single month"}
+        out_of_time.log_out_of_time(record.run_id, result)
+        values, cut = result.mlflow_metrics(), result.cut.description
+    return {
+        **{name: round(values[name], 4) for name in OUT_OF_TIME_METADATA if name in values},
+        **({"oot_cut": cut} if cut else {}),
+    }
+
+
+#: The out-of-time metrics shown on the evaluation asset (numbers: the UI plots them).
+OUT_OF_TIME_METADATA = ("oot_macro_f1", "oot_severe_roc_auc", "oot_balanced_accuracy")
 
 
 @dg.asset(group_name="ml", kinds={"mlflow"})

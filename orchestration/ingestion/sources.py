@@ -45,6 +45,22 @@ def kaggle_layout_files(directory: Path, table: RawTable) -> list[Path]:
     return [directory / table.kaggle_file]
 
 
+def folder_files(directory: Path, table: RawTable, years: list[int]) -> list[Path]:
+    """A folder in the Kaggle layout (one file per table), else in data.gouv.fr's (one file
+    per table and year, ``<stem>_<year>.csv``, as the manifest names them; the years it
+    does not hold are skipped). data.gouv.fr has no holiday file: a folder without one uses
+    the shipped sample's."""
+    kaggle = directory / table.kaggle_file
+    if kaggle.is_file():
+        return [kaggle]
+    if table.datagouv_stem is None:
+        return [settings.DATA_DIR / "sample" / table.kaggle_file]
+    yearly = [directory / f"{table.datagouv_stem}_{year}.csv" for year in years]
+    present = [path for path in yearly if path.is_file()]
+    # Nothing of either layout: name the Kaggle file, which the loader reports as missing.
+    return present or [kaggle]
+
+
 def datagouv_files(
     table: RawTable,
     years: list[int],
@@ -85,7 +101,7 @@ def source_files(
 ) -> list[Path]:
     """The files that hold ``table`` for ``years`` in source ``kind``."""
     if kind == "local":
-        return kaggle_layout_files(local_dir, table)
+        return folder_files(local_dir, table, years)
     if kind == "kaggle":
         return kaggle_layout_files(kaggle_dataset_dir(progress), table)
     if kind == "datagouv":

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,9 +36,10 @@ from ml import registry
 from ml.baac import accident_year, read_split_rule
 from ml.defaults import DBT_PROJECT_DIR, PROJECT_ROOT
 from ml.evaluation import evaluate_on_test, permutation_importance_on_validation
+from ml.explain import global_importance, reference_road_user
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
-from ml.tracking import TrainingRecord, log_evaluation, log_training_run
+from ml.tracking import TrainingRecord, log_evaluation, log_explanation_importance, log_training_run
 from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, TrainingPlan, train_models
 
 SEED = 20160101
@@ -176,6 +178,8 @@ def champion(tmp_path_factory, spec) -> RegisteredChampion:
         evaluation = evaluate_on_test(estimators, features, baseline, spec)
         importance = permutation_importance_on_validation(trained.model, features, spec, repeats=1)
         log_evaluation(record, evaluation, importance, spec)
+        reference = reference_road_user(features, spec)  # what the training run stored
+        log_explanation_importance(record, global_importance(trained.model, features, reference, spec))
         client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHAMPION, record.version)
     return RegisteredChampion(tracking_uri, record, features, empty_store=root / "empty.db")
 
@@ -185,6 +189,23 @@ def mlflow_globals() -> Iterator[None]:
     """For a test that calls ``configure_tracking``: MLflow's globals are put back after it."""
     with mlflow_globals_restored():
         yield
+
+
+@pytest.fixture
+def champion_without_reference(champion, tmp_path, mlflow_globals) -> str:
+    """The tiny champion's own model, registered in a fresh store as versions were before
+    explanations: no reference road user in its run."""
+    mlflow.set_tracking_uri(champion.tracking_uri)
+    model = mlflow.sklearn.load_model(champion.record.model_uris[MODEL])
+    shutil.copy(champion.empty_store, tmp_path / "old.db")
+    uri = f"sqlite:///{tmp_path / 'old.db'}"
+    client = registry.configure_tracking(uri, tmp_path / "artifacts")
+    example = champion.features[list(model.named_steps["types"].columns)].head(3)
+    with mlflow.start_run() as run:
+        info = registry.log_sklearn_model(model, MODEL, example)
+    version = registry.register_version(client, info.model_uri, run.info.run_id, {"trained_at": "before"})
+    client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHAMPION, version)
+    return uri
 
 
 @pytest.fixture

@@ -215,7 +215,8 @@ def test_each_error_the_service_answers_is_documented_with_its_body(settings):
             if status[0] in "45"
         }
 
-    errors = {s: "ErrorMessage" for s in ("400", "401", "413", "415", "503")}
+    # 409: explain=true on a champion stored without the reference road user (ml.explain).
+    errors = {s: "ErrorMessage" for s in ("400", "401", "409", "413", "415", "503")}
     assert documented("/predict", "post") == {**errors, "422": "ValidationErrors"}
     assert documented("/model/reload", "post") == {"401": "ErrorMessage", "409": "ErrorMessage"}
     assert documented("/model", "get") == {"503": "ErrorMessage"}

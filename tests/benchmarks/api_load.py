@@ -6,7 +6,8 @@
 1. in process: road users scored per second by the compiled champion (``ml.array_model``)
    for batches of 1, 100, 10,000 and 100,000 rows, beside the pipeline on a DataFrame (the
    path before it); the latency of one road user (p50/p99 over 1,000 calls), for the model
-   alone and for validation + encoding + scoring as /predict does it;
+   alone and for validation + encoding + scoring as /predict does it; the latency of
+   explaining one road user (``ml.explain``: features + 1 rows in one batched scoring);
 2. over HTTP: ``uvicorn api.main:app`` (one process) on loopback, offered single-user
    requests at a fixed arrival rate for a while by an async httpx client (each request's
    latency counts from its scheduled start, so a late client does not hide a slow server),
@@ -38,7 +39,7 @@ import pandas as pd
 
 from api.model_store import ChampionStore
 from api.schemas import build_road_user_model
-from api.scoring import encode_road_users, predict_severity
+from api.scoring import encode_road_users, explanation_dicts, predict_severity
 from ml.defaults import DBT_PROJECT_DIR, PROJECT_ROOT
 from ml.features import FeatureSpec, load_feature_spec
 
@@ -109,6 +110,14 @@ def in_process(tracking_uri: str, spec: FeatureSpec) -> list[tuple[str, str]]:
             f"{ms(one, 50)} / {ms(one, 99)}",
         )
     )
+    if model.reference is not None:  # a champion stored with its reference road user
+        one = timed(lambda: explanation_dicts(model.scorer, model.reference, X[:1], spec, 5), 300)
+        rows.append(
+            (
+                f"in process, one road user explained ({len(spec.names) + 1} rows, one call): p50 / p99",
+                f"{ms(one, 50)} / {ms(one, 99)}",
+            )
+        )
     return rows
 
 
