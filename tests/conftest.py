@@ -46,9 +46,12 @@ def shared_baac_dir() -> Path:
 
 @pytest.fixture
 def warehouse(tmp_path, monkeypatch) -> Path:
-    """An empty warehouse file, set as DUCKDB_PATH for the code under test."""
+    """An empty warehouse file, set as DUCKDB_PATH for the code under test; the drift models
+    beside it read no prediction log and write their files there, never under data/."""
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("DUCKDB_PATH", str(path))
+    monkeypatch.setenv("BAAC_PREDICTION_LOG_DIR", str(tmp_path / "predictions"))
+    monkeypatch.setenv("BAAC_MONITORING_DIR", str(tmp_path / "monitoring"))
     return path
 
 
