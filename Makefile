@@ -19,7 +19,7 @@ SCALE ?= 1
 # Test processes (pytest-xdist): the pipeline's tests on one, the rest beside them.
 TEST_WORKERS ?= 2
 
-.PHONY: help install manifest chromium run replay test lint readme benchmark national-data dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium promtool run replay test lint readme benchmark national-data dev docs sql mlflow serve clean
 
 help: ## List the targets and the main settings
 	@echo "Targets:"
@@ -66,7 +66,13 @@ chromium: ## Install Chromium (Debian package) for the browser test, when missin
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "The browser test needs Chromium: sudo apt-get install chromium (or set CHROMIUM_PATH)"; exit 1; fi; }
 
-test: manifest chromium ## Run every test (unit, dbt, integration, API over HTTP, browser)
+promtool: ## Install promtool (Debian package prometheus) for the alert-rule tests, when missing
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \
+	  else echo "The alert-rule tests need promtool: sudo apt-get install prometheus"; exit 1; fi; }
+
+test: manifest chromium promtool ## Run every test (unit, dbt, integration, API over HTTP, browser)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 benchmark: manifest ## Time the pipeline at national size (SCALE=1; e.g. SCALE="0.125 0.25 0.5 1"), alone on the machine
@@ -97,6 +103,6 @@ mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http:/
 sql: install ## Interactive SQL shell (DuckDB CLI, read-only) on the warehouse
 	$(BIN)/duckdb -readonly $${DUCKDB_PATH:-data/warehouse.duckdb}
 
-clean: ## Delete the warehouse, the MLflow store and the run history (downloads and the prediction log stay)
-	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/mlflow dbt_project/target
+clean: ## Delete the warehouse, the drift files, the MLflow store and the run history (downloads and the prediction log stay)
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/monitoring data/mlflow dbt_project/target
 	find data/dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

@@ -17,7 +17,7 @@ from api.guards import GuardedPaths, RequestGuardMiddleware
 from api.lifespan import lifespan
 from api.metrics import RequestMetricsMiddleware, ServiceMetrics
 from api.openapi import complete_openapi
-from api.routes import docs, features, health, model, page
+from api.routes import docs, features, health, model, monitoring, page
 from api.routes.predict import predict_router
 from api.schemas import build_road_user_model
 from api.settings import ApiSettings
@@ -44,7 +44,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics()  # one registry per app: tests build several
     app.add_exception_handler(RequestValidationError, readable_validation_errors)
     road_user = build_road_user_model(spec)
-    routers = [predict_router(spec, road_user), model.router, features.router, health.router, page.router]
+    routers = [
+        predict_router(spec, road_user),
+        model.router,
+        features.router,
+        health.router,
+        page.router,
+        monitoring.router,
+    ]
     for router in [*routers, docs.router]:
         app.include_router(router)
     app.mount(docs.STATIC_DOCS_URL, StaticFiles(directory=str(docs.STATIC_DOCS_DIR)), name="static-docs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -26,6 +26,13 @@ class ServiceMetrics:
         self.log_failures = Counter(
             "baac_api_prediction_log_failures",
             "Predictions refused because the log could not be written",
+            registry=self.registry,
+        )
+        #: Set when /metrics is scraped, from the store: alerting needs it (/health answers 503
+        #: without a champion, but nothing scrapes /health).
+        self.champion_loaded = Gauge(
+            "baac_api_champion_loaded",
+            "1 when a champion model is loaded (predictions are served), else 0",
             registry=self.registry,
         )
         self.errors = Counter(

@@ -27,7 +27,9 @@ from ml.registry import (
     REFERENCE_ROAD_USER_ARTIFACT,
     REGISTERED_MODEL,
     TYPICAL_ROAD_USER_ARTIFACT,
+    VersionRecord,
     read_json_artifact,
+    version_history,
 )
 
 log = logging.getLogger("baac.api")
@@ -85,6 +87,8 @@ class ChampionStore:
         self._running: RefreshStatus | None = None
         self._running_since = 0.0
         self.last_refresh: RefreshStatus | None = None
+        #: Every registered version with its aliases, as of the last refresh (/monitoring).
+        self.history: list[VersionRecord] = []
 
     @property
     def model(self) -> LoadedModel | None:
@@ -107,6 +111,7 @@ class ChampionStore:
         can never replace a newer one."""
         with self._lock:
             version = self.champion_version()
+            self.history = version_history(self.client)
             current = self._model.version if self._model else None
             if version == current:
                 return False

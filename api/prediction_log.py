@@ -406,7 +406,7 @@ def compact(directory: Path, today: date | None = None, quiet_seconds: float = 6
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ml.defaults import DATA_DIR, path_from_env
+    from ml.defaults import prediction_log_dir
 
     parser = argparse.ArgumentParser(prog="python -m api.prediction_log", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     command.add_argument(
         "--dir",
         type=Path,
-        default=path_from_env("BAAC_PREDICTION_LOG_DIR", DATA_DIR / "predictions"),
+        default=prediction_log_dir(),
         help="the prediction log (default: BAAC_PREDICTION_LOG_DIR, else data/predictions)",
     )
     command.add_argument("--quiet-seconds", type=float, default=60.0)

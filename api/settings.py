@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml.defaults import DATA_DIR, DBT_PROJECT_DIR, mlflow_tracking_uri, path_from_env
+from ml.defaults import DATA_DIR, DBT_PROJECT_DIR, mlflow_tracking_uri, monitoring_dir, prediction_log_dir
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class ApiSettings:
     #: Where every prediction is appended (CSV per process and day, compacted to Parquet) before
     #: it is answered.
     prediction_log_dir: Path = DATA_DIR / "predictions"
+    #: The drift models' Parquet files (dbt, materialized external) the /monitoring page reads.
+    monitoring_dir: Path = DATA_DIR / "monitoring"
     #: Group commit: at most one write + fsync of the prediction log per this many ms.
     prediction_log_commit_ms: float = 2.0
     #: Each call to the MLflow registry gives up after this many seconds (and is not retried),
@@ -40,13 +42,15 @@ class ApiSettings:
     def from_env(cls) -> ApiSettings:
         """``MLFLOW_TRACKING_URI``, ``BAAC_API_KEY`` (unset or empty: open),
         ``BAAC_MODEL_REFRESH_SECONDS`` (60), ``BAAC_PREDICTION_LOG_DIR`` (data/predictions),
-        ``BAAC_PREDICTION_LOG_COMMIT_MS`` (2), ``BAAC_REGISTRY_TIMEOUT_SECONDS`` (5),
-        ``BAAC_API_MAX_BODY_BYTES`` (16777216), ``BAAC_EXPLAIN_TOP`` (5)."""
+        ``BAAC_MONITORING_DIR`` (data/monitoring), ``BAAC_PREDICTION_LOG_COMMIT_MS`` (2),
+        ``BAAC_REGISTRY_TIMEOUT_SECONDS`` (5), ``BAAC_API_MAX_BODY_BYTES`` (16777216),
+        ``BAAC_EXPLAIN_TOP`` (5)."""
         return cls(
             tracking_uri=mlflow_tracking_uri(),
             api_key=os.environ.get("BAAC_API_KEY") or None,
             refresh_seconds=float(os.environ.get("BAAC_MODEL_REFRESH_SECONDS", "60")),
-            prediction_log_dir=path_from_env("BAAC_PREDICTION_LOG_DIR", DATA_DIR / "predictions"),
+            prediction_log_dir=prediction_log_dir(),
+            monitoring_dir=monitoring_dir(),
             prediction_log_commit_ms=float(os.environ.get("BAAC_PREDICTION_LOG_COMMIT_MS", "2")),
             registry_timeout_seconds=int(os.environ.get("BAAC_REGISTRY_TIMEOUT_SECONDS", "5")),
             max_body_bytes=int(os.environ.get("BAAC_API_MAX_BODY_BYTES", str(16 * 1024 * 1024))),

@@ -30,6 +30,18 @@ def local_source_dir() -> Path:
     return path_from_env("BAAC_LOCAL_DIR", DATA_DIR / "sample")
 
 
+def prediction_log_dir() -> Path:
+    """Where the API appends every prediction (``BAAC_PREDICTION_LOG_DIR``), which the drift
+    models read."""
+    return path_from_env("BAAC_PREDICTION_LOG_DIR", DATA_DIR / "predictions")
+
+
+def monitoring_dir() -> Path:
+    """Where the drift models write their Parquet files (``BAAC_MONITORING_DIR``), which the
+    API's /monitoring page reads without opening the warehouse."""
+    return path_from_env("BAAC_MONITORING_DIR", DATA_DIR / "monitoring")
+
+
 def mlflow_tracking_uri() -> str:
     """MLflow tracking store and registry (``MLFLOW_TRACKING_URI``); an embedded SQLite store
     under data/ by default, never MLflow's own default (the working directory)."""

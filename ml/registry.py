@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -167,6 +168,48 @@ def get_version_by_alias(client: MlflowClient, alias: str) -> ModelVersion | Non
         return client.get_model_version_by_alias(REGISTERED_MODEL, alias)
     except MlflowException:
         return None
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One registered version as the monitoring page shows it: aliases and the decision."""
+
+    version: str
+    aliases: tuple[str, ...]
+    registered_at: str
+    trained_at: str | None = None
+    promotion_decision: str | None = None
+    promotion_reason: str | None = None
+    decided_at: str | None = None
+
+
+def version_history(client: MlflowClient) -> list[VersionRecord]:
+    """Every version of the registered model, newest first (none when it is not registered)."""
+    try:
+        registered = client.get_registered_model(REGISTERED_MODEL)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise
+    # The registered model holds the aliases: searched versions come without them.
+    aliases: dict[str, list[str]] = {}
+    for alias, number in (registered.aliases or {}).items():
+        aliases.setdefault(str(number), []).append(alias)
+    records = [
+        VersionRecord(
+            version=str(v.version),
+            aliases=tuple(sorted(aliases.get(str(v.version), ()))),
+            registered_at=datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(
+                timespec="seconds"
+            ),
+            trained_at=v.tags.get("trained_at"),
+            promotion_decision=v.tags.get("promotion_decision"),
+            promotion_reason=v.tags.get("promotion_reason"),
+            decided_at=v.tags.get("decided_at"),
+        )
+        for v in client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
+    ]
+    return sorted(records, key=lambda r: int(r.version), reverse=True)
 
 
 def alias_version(client: MlflowClient, alias: str) -> str | None:

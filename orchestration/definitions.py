@@ -12,6 +12,7 @@ import dagster as dg
 
 from orchestration.assets.dbt import build_dbt_assets, dbt_cli
 from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
+from orchestration.assets.monitoring import monitoring_job, monitoring_schedule, prediction_log
 from orchestration.assets.raw import raw_assets, rejected_rows
 from orchestration.automation import automation_sensor, with_ml_automation
 from orchestration.resources import MlflowResource, RawSourceResource, WarehouseResource
@@ -34,8 +35,10 @@ def build_definitions() -> dg.Definitions:
             rejected_rows,
             build_dbt_assets(),
             *with_ml_automation([severity_model, severity_model_evaluation, champion_model]),
+            prediction_log,
         ],
-        jobs=[raw_job, pipeline_job],
+        jobs=[raw_job, pipeline_job, monitoring_job],
+        schedules=[monitoring_schedule()],
         # A delivery in the landing folder loads its years; the automation takes it from there.
         sensors=[landing_sensor, automation_sensor()],
         # DuckDB allows one writing process per database file, so the steps of a run share one

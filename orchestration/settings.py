@@ -19,6 +19,8 @@ from ml.defaults import (
     local_source_dir,
     mlflow_artifact_root,
     mlflow_tracking_uri,
+    monitoring_dir,
+    prediction_log_dir,
 )
 from ml.defaults import path_from_env as _path_from_env
 
@@ -29,6 +31,8 @@ __all__ = [
     "local_source_dir",
     "mlflow_artifact_root",
     "mlflow_tracking_uri",
+    "monitoring_dir",
+    "prediction_log_dir",
 ]
 
 #: Years the partitioned raw assets cover: Kaggle holds 2005-2016, data.gouv's
@@ -132,3 +136,9 @@ def mlflow_ui_url() -> str:
     """Where the MLflow UI is (``BAAC_MLFLOW_UI_URL``; `make mlflow` serves it there), for
     links from the Dagster UI to runs."""
     return os.environ.get("BAAC_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+
+
+def monitoring_cron() -> str:
+    """When the daily schedule rebuilds the drift models (``BAAC_MONITORING_CRON``, UTC):
+    00:15, once yesterday's prediction log can be compacted."""
+    return os.environ.get("BAAC_MONITORING_CRON", "15 0 * * *")

@@ -46,9 +46,12 @@ def shared_baac_dir() -> Path:
 
 @pytest.fixture
 def warehouse(tmp_path, monkeypatch) -> Path:
-    """An empty warehouse file, set as DUCKDB_PATH for the code under test."""
+    """An empty warehouse file, set as DUCKDB_PATH for the code under test; the drift models
+    beside it read no prediction log and write their files there, never under data/."""
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("DUCKDB_PATH", str(path))
+    monkeypatch.setenv("BAAC_PREDICTION_LOG_DIR", str(tmp_path / "predictions"))
+    monkeypatch.setenv("BAAC_MONITORING_DIR", str(tmp_path / "monitoring"))
     return path
 
 
@@ -139,6 +142,10 @@ def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
     patch.setenv("MLFLOW_ARTIFACT_ROOT", str(root / "mlflow-artifacts"))
     patch.setenv("BAAC_SOURCE", "local")
     patch.setenv("BAAC_LOCAL_DIR", str(SAMPLE_DIR))
+    # The drift models read no log (the project's own data/predictions may hold one) and
+    # write their files here, not under data/.
+    patch.setenv("BAAC_PREDICTION_LOG_DIR", str(root / "predictions"))
+    patch.setenv("BAAC_MONITORING_DIR", str(root / "monitoring"))
     try:
         # A Dagster home of its own (not ephemeral), so that the Dagster UI can show the run.
         (root / "dagster_home").mkdir()
@@ -146,6 +153,65 @@ def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
         result = run_pipeline(settings.ACCIDENT_YEARS, instance)
         assert completed(result), f"the pipeline failed on the sample:\n{failure_summary(result)}"
         yield PipelineRun(root, result)
+    finally:
+        patch.undo()
+
+
+class MonitoredRun:
+    """The pipeline's warehouse (a copy) with a hand-made prediction log of two closed days,
+    after the `monitoring` job (the daily schedule's) has compacted it and built the drift models."""
+
+    def __init__(self, pipeline: PipelineRun, root: Path, train, result):
+        self.pipeline = pipeline
+        self.warehouse = root / "warehouse.duckdb"
+        self.log_dir = root / "predictions"
+        self.monitoring_dir = root / "monitoring"
+        #: The train rows of ml_features, as logged on both days.
+        self.train = train
+        self.result = result
+
+
+@pytest.fixture(scope="session")
+def monitored_run(pipeline_run, tmp_path_factory) -> Iterator[MonitoredRun]:
+    import shutil
+
+    import dagster as dg
+
+    from ml.defaults import DBT_PROJECT_DIR
+    from ml.features import load_feature_spec
+    from orchestration.definitions import build_definitions
+    from orchestration.report import failure_summary
+    from tests.drift import SHIFTED_DAY, SHIFTED_HOUR, UNCHANGED_DAY, write_prediction_log
+
+    root = tmp_path_factory.mktemp("monitoring")
+    shutil.copy(pipeline_run.warehouse, root / "warehouse.duckdb")
+    spec = load_feature_spec(DBT_PROJECT_DIR)
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        train = conn.execute("select * from marts.ml_features where split = 'train' order by all").df()
+    labels = [spec.classes[c] for c in sorted(spec.classes)]
+    write_prediction_log(
+        root / "predictions",
+        spec,
+        {UNCHANGED_DAY: train, SHIFTED_DAY: train.assign(hour=SHIFTED_HOUR)},
+        labels,
+    )
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        **pipeline_run.env,
+        "DUCKDB_PATH": str(root / "warehouse.duckdb"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "BAAC_PREDICTION_LOG_DIR": str(root / "predictions"),
+        "BAAC_MONITORING_DIR": str(root / "monitoring"),
+    }.items():
+        patch.setenv(name, value)
+    patch.delenv("BAAC_PSI_ALERT_THRESHOLD", raising=False)
+    try:
+        (root / "dagster_home").mkdir()
+        instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
+        job = build_definitions().resolve_job_def("monitoring")
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        assert result.success, f"the monitoring job failed:\n{failure_summary(result)}"
+        yield MonitoredRun(pipeline_run, root, train, result)
     finally:
         patch.undo()
 

@@ -119,7 +119,8 @@ def test_dbt_docs_generate_describes_every_model(pipeline_run, tmp_path):
     # A target folder of its own: the project's holds the manifest other tests read.
     target = tmp_path / "target"
     subprocess.run(
-        [settings.dbt_executable(), "docs", "generate", "--profiles-dir", ".", "-q", "--target-path", str(target)],
+        [settings.dbt_executable(), "docs", "generate", "--profiles-dir", ".", "-q"]
+        + ["--target-path", str(target)],
         cwd=settings.DBT_PROJECT_DIR,
         check=True,
     )

@@ -30,6 +30,29 @@ def test_definitions_load_with_every_asset_job_and_resource():
     assert build_definitions() is build_definitions()  # built once per process
 
 
+def test_the_monitoring_group_is_rebuilt_daily_by_a_schedule_on_by_default():
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    monitoring = {
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "monitoring"
+    }
+    assert monitoring == {
+        "monitoring/prediction_log",
+        "monitoring/stg_prediction_log",
+        "monitoring/drift_requests_by_day",
+        "monitoring/prediction_mix_by_day",
+        "monitoring/drift_newest_year",
+    }
+    # The log is the dbt source's asset: one lineage graph from the service's log to the drift.
+    assert (
+        dg.AssetKey(["monitoring", "prediction_log"])
+        in graph.get(dg.AssetKey(["monitoring", "stg_prediction_log"])).parent_keys
+    )
+    schedule = definitions.resolve_schedule_def("monitoring_daily")
+    assert schedule.job_name == "monitoring" and schedule.cron_schedule == "15 0 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
 def test_importing_the_definitions_does_no_work():
     """No dbt parse, no PATH edit, no manifest read at import: only when Dagster loads them."""
     code = (
@@ -82,4 +105,4 @@ def test_code_location_loads_as_dagster_dev_starts_it(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.strip() == "31"
+    assert completed.stdout.strip() == "36"

@@ -21,5 +21,6 @@ async def health(store: StoreDep, response: Response) -> Health:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus_metrics(metrics: MetricsDep) -> Response:
+async def prometheus_metrics(metrics: MetricsDep, store: StoreDep) -> Response:
+    metrics.champion_loaded.set(0 if store.model is None else 1)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration import settings
+from orchestration.assets.monitoring import drift_metadata, prepare_dbt_monitoring_env
 from orchestration.automation import after_a_delivery
 from orchestration.resources import WarehouseResource
 
@@ -93,14 +94,18 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         table's row count and column types are recorded on its asset. They are read once dbt
         has finished (it holds the warehouse while it builds), not through dbt's adapter in
         this process, which would keep the file open with its own settings."""
+        prepare_dbt_monitoring_env()
         events = list(dbt.cli(["build"], context=context).stream())
         with warehouse.get_connection(read_only=True) as conn:
             for event in events:
                 if isinstance(event, dg.Output):
                     key = context.asset_key_for_output(event.output_name)
-                    event = event.with_metadata({**event.metadata, **table_metadata(conn, key)})
+                    event = event.with_metadata(
+                        {**event.metadata, **table_metadata(conn, key), **drift_metadata(conn, key)}
+                    )
                 elif isinstance(event, dg.AssetMaterialization):
-                    event = event.with_metadata({**event.metadata, **table_metadata(conn, event.asset_key)})
+                    extra = {**table_metadata(conn, event.asset_key), **drift_metadata(conn, event.asset_key)}
+                    event = event.with_metadata({**event.metadata, **extra})
                 yield event
 
     return baac_dbt_models
