@@ -19,11 +19,11 @@ SCALE ?= 1
 # Test processes (pytest-xdist): the pipeline's tests on one, the rest beside them.
 TEST_WORKERS ?= 2
 
-.PHONY: help install manifest chromium promtool run replay test lint readme benchmark national-data dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium promtool run replay test lint readme benchmark benchmark-contention national-data dev docs sql mlflow serve clean
 
 help: ## List the targets and the main settings
 	@echo "Targets:"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-21s %s\n", $$1, $$2}'
 	@echo
 	@echo "Settings (make VAR=value, or the environment; README: Configuration):"
 	@printf "  %-22s %s\n" \
@@ -77,6 +77,9 @@ test: manifest chromium promtool ## Run every test (unit, dbt, integration, API 
 
 benchmark: manifest ## Time the pipeline at national size (SCALE=1; e.g. SCALE="0.125 0.25 0.5 1"), alone on the machine
 	$(BIN)/python -m tests.benchmarks.scale_pipeline $(foreach s,$(or $(SCALE),1),--scale $(s))
+
+benchmark-contention: manifest ## The sample's pipeline alone, then beside a process that keeps one core busy
+	$(BIN)/python -m tests.benchmarks.contention
 
 national-data: install ## Generate the national-size benchmark data set under data/national (SCALE=1)
 	$(BIN)/python -m tests.benchmarks.national_data --scale $(SCALE) --out data/national
