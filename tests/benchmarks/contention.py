@@ -40,14 +40,11 @@ def table(alone: dict, busy: dict) -> str:
         "|---|---|---|---|",
     ]
     for step, measured in alone["steps"].items():
-        other = busy["steps"].get(step, {}).get("seconds")
-        if other is None:
-            continue
-        lines.append(f"| {step} | {measured['seconds']:.1f} | {other:.1f} | {other / measured['seconds']:.2f}x |")
+        seconds, other = measured["seconds"], busy["steps"].get(step, {}).get("seconds")
+        if other is not None:
+            lines.append(f"| {step} | {seconds:.1f} | {other:.1f} | {other / seconds:.2f}x |")
     total_alone, total_busy = alone["total_seconds"], busy["total_seconds"]
-    lines.append(
-        f"| whole run | {total_alone:.1f} | {total_busy:.1f} | {total_busy / total_alone:.2f}x |"
-    )
+    lines.append(f"| whole run | {total_alone:.1f} | {total_busy:.1f} | {total_busy / total_alone:.2f}x |")
     return "\n".join(lines)
 
 
