@@ -37,7 +37,11 @@ def model_inputs(
     name: str, features: pd.DataFrame, baseline_features: pd.DataFrame, spec: FeatureSpec
 ) -> pd.DataFrame:
     # A model of an earlier feature set picks its own columns among the specification's.
-    return features[spec.names] if name in FEATURE_MODELS else baseline_features[baseline_columns(baseline_features)]
+    return (
+        features[spec.names]
+        if name in FEATURE_MODELS
+        else baseline_features[baseline_columns(baseline_features)]
+    )
 
 
 def evaluate_on_test(

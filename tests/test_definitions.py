@@ -23,6 +23,7 @@ def test_definitions_load_with_every_asset_job_and_resource():
         "codebook/baac_columns",
         "codebook/derived_codes",
         "codebook/department_bounds",
+        "codebook/vehicle_mass_classes",
     }
     assert "marts/ml_features" in groups["marts"] and "staging/stg_users" in groups["staging"]
     assert {job.name for job in definitions.resolve_all_job_defs()} >= {"load_raw", "baac_pipeline"}

@@ -32,7 +32,11 @@ vehicle_masses as (
         -- "other vehicle", catv 99.
         coalesce(
             mass_classes.mass_class_code,
-            (select other.mass_class_code from mass_classes as other where other.vehicle_category_code = 99)
+            (
+                select other.mass_class_code
+                from mass_classes as other
+                where other.vehicle_category_code = 99
+            )
         ) as mass_class_code
     from vehicles
     left join mass_classes on vehicles.vehicle_category_code = mass_classes.vehicle_category_code
@@ -47,7 +51,7 @@ heaviest_other_vehicles as (
     left join vehicle_masses
         on
             users.num_acc = vehicle_masses.num_acc
-            and (users.is_pedestrian or vehicle_masses.vehicle_id != users.vehicle_id)
+            and (users.is_pedestrian or users.vehicle_id != vehicle_masses.vehicle_id)
     group by users.road_user_id
 ),
 
