@@ -83,4 +83,4 @@ def test_code_location_loads_as_dagster_dev_starts_it(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.strip() == "31"
+    assert completed.stdout.strip() == "33"
