@@ -94,7 +94,7 @@ def test_the_other_parties_of_real_road_users(pipeline_run):
             on users.vehicle_category_code = classes.vehicle_category_code
         """,
     )
-    assert checks == [(0, 0, 1335)]
+    assert checks == [(0, 0, 1070)]
 
 
 def manifest_tests() -> set[str]:
