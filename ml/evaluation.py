@@ -15,7 +15,7 @@ from ml.array_model import compile_model
 from ml.data import baseline_columns, split_frame
 from ml.features import FeatureSpec
 from ml.scoring import class_probabilities, model_input
-from ml.training import MAJORITY_BASELINE, MODEL
+from ml.training import FEATURE_MODELS, MAJORITY_BASELINE, MODEL
 
 
 @dataclass
@@ -38,7 +38,12 @@ class Evaluation:
 def model_inputs(
     name: str, features: pd.DataFrame, baseline_features: pd.DataFrame, spec: FeatureSpec
 ) -> pd.DataFrame:
-    return features[spec.names] if name == MODEL else baseline_features[baseline_columns(baseline_features)]
+    # A model of an earlier feature set picks its own columns among the specification's.
+    return (
+        features[spec.names]
+        if name in FEATURE_MODELS
+        else baseline_features[baseline_columns(baseline_features)]
+    )
 
 
 def evaluate_on_test(
@@ -57,7 +62,7 @@ def evaluate_on_test(
     accidents = np.unique(test[spec.key])
     results, intervals, model_proba = {}, {}, None
     for name, estimator in estimators.items():
-        rows = test if name == MODEL else baseline_test
+        rows = test if name in FEATURE_MODELS else baseline_test
         proba = class_probabilities(estimator, model_inputs(name, test, baseline_test, spec), classes)
         results[name] = metrics.classification_metrics(rows[spec.target], proba, classes)
         if resamples:

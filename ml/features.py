@@ -9,7 +9,7 @@ each categorical feature accepts, with their English labels). Nothing here is ty
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -34,6 +34,9 @@ class Feature:
     minimum: float | None = None
     maximum: float | None = None
     group: str = ""  # a heading for forms: When, Conditions and road, Vehicle and accident, Road user
+    #: The feature set that brought the feature (``meta.since``; 1, the first, when not
+    #: declared): the model trained without the newest set measures what that set adds.
+    since: int = 1
 
     @property
     def is_categorical(self) -> bool:
@@ -64,6 +67,17 @@ class FeatureSpec:
 
     def __getitem__(self, name: str) -> Feature:
         return next(f for f in self.features if f.name == name)
+
+    @property
+    def feature_set(self) -> int:
+        """The newest feature set among the features (``Feature.since``)."""
+        return max((f.since for f in self.features), default=1)
+
+    def previous_feature_set(self) -> FeatureSpec | None:
+        """The same specification without the features of the newest feature set: what
+        the model was trained on before them. None when every feature is of one set."""
+        previous = tuple(f for f in self.features if f.since < self.feature_set)
+        return replace(self, features=previous) if previous else None
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -146,6 +160,7 @@ def load_feature_spec(dbt_project_dir: Path) -> FeatureSpec:
                 minimum=meta.get("minimum"),
                 maximum=meta.get("maximum"),
                 group=meta.get("group", ""),
+                since=int(meta.get("since", 1)),
             )
         )
     return FeatureSpec(

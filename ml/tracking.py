@@ -26,7 +26,14 @@ from ml.explain import reference_road_user
 from ml.features import FeatureSpec
 from ml.metrics import HEADLINE_METRICS, metrics_table
 from ml.scoring import model_input
-from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, TrainedModels, typical_road_user
+from ml.training import (
+    LEGACY_BASELINE,
+    MAJORITY_BASELINE,
+    MODEL,
+    PREVIOUS_FEATURE_SET,
+    TrainedModels,
+    typical_road_user,
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,8 @@ def reuse_champion(client: MlflowClient, signature: str) -> TrainingRecord | Non
     if champion is None or champion.tags.get("training_signature") != signature:
         return None
     tags = client.get_run(champion.run_id).data.tags
-    uris = {name: tags[f"model_uri.{name}"] for name in (MODEL, LEGACY_BASELINE, MAJORITY_BASELINE)}
+    names = (MODEL, PREVIOUS_FEATURE_SET, LEGACY_BASELINE, MAJORITY_BASELINE)
+    uris = {name: tags[f"model_uri.{name}"] for name in names if f"model_uri.{name}" in tags}
     return TrainingRecord(
         run_id=champion.run_id,
         version=str(champion.version),
@@ -129,7 +137,8 @@ def log_training_run(
         mlflow.set_tag(
             "mlflow.note.content",
             f"Gradient boosting on `marts.ml_features` ({summary['rows']:,} road users of {span}), with "
-            "the replaced project's random forest and the majority class fitted on the same rows.",
+            "the same gradient boosting without the newest feature set, the replaced project's random "
+            "forest and the majority class fitted on the same rows.",
         )
         mlflow.log_input(
             mlflow.data.from_pandas(
@@ -159,6 +168,7 @@ def log_training_run(
         mlflow.log_metrics(
             {f"validation_macro_f1_max_leaf_nodes_{k}": v for k, v in trained.selection.items()}
         )
+        mlflow.log_metrics({f"validation_macro_f1__{k}": v for k, v in trained.validation_macro_f1.items()})
         mlflow.set_tags(
             {
                 "data.years": ",".join(map(str, summary["years"])),
@@ -175,8 +185,13 @@ def log_training_run(
         registry.log_json(reference_road_user(features, spec), registry.REFERENCE_ROAD_USER_ARTIFACT)
         example = model_input(split_frame(features, "train").head(5), spec)
         baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
-        uris = {
-            MODEL: registry.log_sklearn_model(trained.model, MODEL, example).model_uri,
+        uris = {MODEL: registry.log_sklearn_model(trained.model, MODEL, example).model_uri}
+        previous = spec.previous_feature_set()
+        if trained.previous_feature_set_model is not None and previous is not None:
+            uris[PREVIOUS_FEATURE_SET] = registry.log_sklearn_model(
+                trained.previous_feature_set_model, PREVIOUS_FEATURE_SET, example[previous.names]
+            ).model_uri
+        uris |= {
             LEGACY_BASELINE: registry.log_sklearn_model(
                 trained.legacy_baseline, LEGACY_BASELINE, baseline_example
             ).model_uri,
@@ -230,7 +245,7 @@ def log_evaluation(
         mlflow.log_metrics({f"test_{k}": v for k, v in result.metrics[MODEL].items()})
         # Named after the model's own (test_macro_f1 sorts before test_macro_f1__majority_class),
         # so that the MLflow UI shows the model's charts first, each baseline beside it.
-        for name in (LEGACY_BASELINE, MAJORITY_BASELINE):
+        for name in (n for n in result.metrics if n != MODEL):
             mlflow.log_metrics({f"test_{k}__{name}": v for k, v in result.metrics[name].items()})
         for name, intervals in result.intervals.items():
             suffix = "" if name == MODEL else f"__{name}"

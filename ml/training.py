@@ -22,8 +22,13 @@ from ml.models import (
 from ml.threads import openmp_threads_for_rows
 
 MODEL = "severity_model"
+#: The same gradient boosting without the newest feature set (``FeatureSpec.previous_feature_set``):
+#: what the new features add, measured on the same rows.
+PREVIOUS_FEATURE_SET = "previous_feature_set"
 LEGACY_BASELINE = "legacy_random_forest"
 MAJORITY_BASELINE = "majority_class"
+#: The models that read ml_features (the baselines read ml_baseline_features).
+FEATURE_MODELS = (MODEL, PREVIOUS_FEATURE_SET)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,12 @@ class TrainedModels:
     fit_rows: int
     #: The calibration chosen and its cross-fitted validation figures (ml.calibration).
     calibration: dict = field(default_factory=dict)
+    #: The kept model's parameters fit without the newest feature set, on the same rows;
+    #: None when the specification has a single feature set.
+    previous_feature_set_model: Pipeline | None = None
+    #: Validation macro-F1 of the kept model and of the previous feature set's, on the rows
+    #: their early stopping watched: the comparison that may choose between them.
+    validation_macro_f1: dict[str, float] = field(default_factory=dict)
 
 
 def stratified_rows(frame: pd.DataFrame, rows: int, target: str, random_state: int) -> pd.DataFrame:
@@ -90,10 +101,10 @@ def train_models(
 ) -> TrainedModels:
     """Fit each candidate on `train` with early stopping on `validation` (both capped at
     ``plan.selection_rows``), keep the best by validation macro-F1 and refit it on up to
-    ``plan.final_fit_rows`` train rows if that is more than it saw; fit both baselines on
-    `train`. `test` is not read."""
+    ``plan.final_fit_rows`` train rows if that is more than it saw; fit the same parameters
+    without the newest feature set on the same rows, and both baselines on `train`. `test`
+    is not read."""
     train, validation = split_frame(features, "train"), split_frame(features, "validation")
-    classes = sorted(spec.classes)
     selection_train = stratified_rows(train, plan.selection_rows, spec.target, params.random_state)
     selection_validation = stratified_rows(validation, plan.selection_rows, spec.target, params.random_state)
     selection, best = {}, None
@@ -102,8 +113,7 @@ def train_models(
         candidate = fit_with_threads(
             build_severity_model(spec, candidate_params), selection_train, selection_validation, spec
         )
-        proba = candidate.predict_proba(selection_validation[spec.names])
-        score = metrics.classification_metrics(selection_validation[spec.target], proba, classes)["macro_f1"]
+        score = validation_macro_f1(candidate, selection_validation, spec)
         selection[leaves] = score
         log(
             f"max_leaf_nodes={leaves}: validation macro-F1 {score:.4f} after "
@@ -112,17 +122,30 @@ def train_models(
         if best is None or score > best[0]:
             best = (score, candidate, candidate_params)
     _, model, best_params = best
-    fit_rows = len(selection_train)
+    fit_train, fit_validation = selection_train, selection_validation
     final_train = stratified_rows(train, plan.final_fit_rows, spec.target, params.random_state)
     if len(final_train) > len(selection_train):
-        final_validation = stratified_rows(validation, plan.final_fit_rows, spec.target, params.random_state)
+        fit_train = final_train
+        fit_validation = stratified_rows(validation, plan.final_fit_rows, spec.target, params.random_state)
         log(
             f"Refitting max_leaf_nodes={best_params.max_leaf_nodes} on {len(final_train):,} of "
             f"{len(train):,} train rows"
         )
         model = build_severity_model(spec, best_params)
-        model = fit_with_threads(model, final_train, final_validation, spec)
-        fit_rows = len(final_train)
+        model = fit_with_threads(model, fit_train, fit_validation, spec)
+    scores = {MODEL: validation_macro_f1(model, fit_validation, spec)}
+
+    previous_model, previous_spec = None, spec.previous_feature_set()
+    if previous_spec is not None:
+        log(
+            f"Fitting max_leaf_nodes={best_params.max_leaf_nodes} without feature set {spec.feature_set} "
+            f"({len(previous_spec.names)} of {len(spec.names)} features) on the same {len(fit_train):,} rows"
+        )
+        previous_model = fit_with_threads(
+            build_severity_model(previous_spec, best_params), fit_train, fit_validation, previous_spec
+        )
+        scores[PREVIOUS_FEATURE_SET] = validation_macro_f1(previous_model, fit_validation, previous_spec)
+    # The feature sets are compared uncalibrated (alike); the kept model is then calibrated.
     model, calibration = calibrate_on_validation(
         model, validation, spec, plan.calibration, params.random_state
     )
@@ -145,9 +168,17 @@ def train_models(
         params=best_params,
         selection=selection,
         best_iteration=int(model.named_steps["model"].n_iter_),
-        fit_rows=fit_rows,
+        fit_rows=len(fit_train),
         calibration=calibration,
+        previous_feature_set_model=previous_model,
+        validation_macro_f1=scores,
     )
+
+
+def validation_macro_f1(model: Pipeline, validation: pd.DataFrame, spec: FeatureSpec) -> float:
+    """Macro-F1 of a fitted severity model on validation rows."""
+    proba = model.predict_proba(validation[spec.names])
+    return metrics.classification_metrics(validation[spec.target], proba, sorted(spec.classes))["macro_f1"]
 
 
 def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, int | float | None]:

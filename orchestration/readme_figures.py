@@ -23,7 +23,7 @@ from mlflow import MlflowClient
 
 from ml import registry
 from ml.metrics import HEADLINE_METRICS
-from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL
+from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, PREVIOUS_FEATURE_SET
 from orchestration import settings
 
 README = settings.PROJECT_ROOT / "README.md"
@@ -31,6 +31,7 @@ ANALYSES = settings.DBT_PROJECT_DIR / "analyses"
 BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
 MODEL_LABELS = {
     MODEL: "gradient boosting (this project)",
+    PREVIOUS_FEATURE_SET: "gradient boosting, previous feature set (without the other parties)",
     LEGACY_BASELINE: "random forest on 16 numeric columns (replaced project)",
     MAJORITY_BASELINE: "majority class",
 }
@@ -88,10 +89,12 @@ def results_block(client: MlflowClient) -> str:
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION)
     run = client.get_run(champion.run_id)
     metrics, tags = run.data.metrics, run.data.tags
-    suffixes = {MODEL: "", **{name: f"__{name}" for name in (LEGACY_BASELINE, MAJORITY_BASELINE)}}
+    suffixes = {MODEL: "", **{name: f"__{name}" for name in MODEL_LABELS if name != MODEL}}
     rows = [
         (MODEL_LABELS[name], *(f"{metrics[f'test_{m}{suffix}']:.4f}" for m in HEADLINE_METRICS))
         for name, suffix in suffixes.items()
+        # A run from before the feature-set comparison has no previous feature set's model.
+        if f"test_{HEADLINE_METRICS[0]}{suffix}" in metrics
     ]
     test_rows = int(tags["data.rows.test"])
     header = (

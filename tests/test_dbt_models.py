@@ -66,6 +66,37 @@ def test_labels_sit_beside_codes(pipeline_run):
     assert row == [("full daylight", "driver", "59", "Nord (département 59)", 14, 45)]
 
 
+def test_the_other_parties_of_real_road_users(pipeline_run):
+    """Accident 201600000001: a moped (A01) and a car (B02). The moped's rider faces the
+    car, the car's driver the moped. A pedestrian's other party is at least the vehicle that
+    hit them (the one they are recorded with); nobody in a one-vehicle accident without
+    pedestrians has another party."""
+    rows = query(
+        pipeline_run.warehouse,
+        "select vehicle_id, vehicle_category, heaviest_other_vehicle, vehicles_in_accident, "
+        "pedestrians_in_accident from marts.fct_road_users where num_acc = 201600000001 order by 1",
+    )
+    assert rows == [
+        ("A01", "moped < 50 cc", "car", 2, 0),
+        ("B02", "car / light vehicle (VL) alone", "motorised two-wheeler or quad", 2, 0),
+    ]
+    checks = query(
+        pipeline_run.warehouse,
+        """
+        select
+            count(*) filter (where users.user_category_code in (3, 4)
+                and users.heaviest_other_vehicle_code < classes.mass_class_code),
+            count(*) filter (where users.vehicles_in_accident = 1 and users.pedestrians_in_accident = 0
+                and users.heaviest_other_vehicle_code != 0),
+            count(*) filter (where users.vehicles_in_accident = 1 and users.pedestrians_in_accident = 0)
+        from marts.fct_road_users as users
+        inner join codebook.vehicle_mass_classes as classes
+            on users.vehicle_category_code = classes.vehicle_category_code
+        """,
+    )
+    assert checks == [(0, 0, 1070)]
+
+
 def manifest_tests() -> set[str]:
     manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     return {node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"}
@@ -127,7 +158,7 @@ def test_dbt_docs_generate_describes_every_model(pipeline_run, tmp_path):
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())
     models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
-    assert len(models) == 18
+    assert len(models) == 19
     undocumented = [
         f"{node['name']}.{column}"
         for node in models.values()

@@ -23,6 +23,7 @@ def test_definitions_load_with_every_asset_job_and_resource():
         "codebook/baac_columns",
         "codebook/derived_codes",
         "codebook/department_bounds",
+        "codebook/vehicle_mass_classes",
     }
     assert "marts/ml_features" in groups["marts"] and "staging/stg_users" in groups["staging"]
     assert {job.name for job in definitions.resolve_all_job_defs()} >= {"load_raw", "baac_pipeline"}
@@ -105,4 +106,4 @@ def test_code_location_loads_as_dagster_dev_starts_it(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.strip() == "36"
+    assert completed.stdout.strip() == "38"

@@ -32,7 +32,7 @@ def tables(pipeline_run):
 
 
 def test_feature_spec_is_the_dbt_contract_and_the_code_book():
-    assert len(SPEC.features) == 39
+    assert len(SPEC.features) == 41
     assert (SPEC.key, SPEC.split, SPEC.target) == ("num_acc", "split", "severity")
     assert SPEC.classes == {1: "unhurt", 2: "light injury", 3: "hospitalised", 4: "killed"}
     assert SPEC["lighting_code"].codes[3] == "night, no street lighting"
@@ -40,6 +40,21 @@ def test_feature_spec_is_the_dbt_contract_and_the_code_book():
     assert 0 not in SPEC["intersection_code"].codes
     assert sorted(SPEC["safety_equipment_code"].codes) == [1, 2, 3, 4, 9]
     assert not {"grav", "severity", "is_severe"} & set(SPEC.names)
+    assert SPEC["heaviest_other_vehicle_code"].codes[7] == "heavy goods vehicle"
+    assert sorted(SPEC["heaviest_other_vehicle_code"].codes) == list(range(10))  # 0: none
+
+
+def test_the_previous_feature_set_is_the_spec_without_the_newest_features():
+    """The other parties came with feature set 2 (meta.since); the model they are compared
+    with trains on the 39 features before them, in the same order."""
+    new = {"pedestrians_in_accident", "heaviest_other_vehicle_code"}
+    assert SPEC.feature_set == 2
+    assert {f.name for f in SPEC.features if f.since == 2} == new
+    previous = SPEC.previous_feature_set()
+    assert previous.names == [name for name in SPEC.names if name not in new]
+    assert len(previous.names) == 39 and previous.feature_set == 1
+    assert (previous.target, previous.key, previous.classes) == (SPEC.target, SPEC.key, SPEC.classes)
+    assert previous.previous_feature_set() is None
 
 
 def test_ml_features_hold_only_code_book_codes(pipeline_run):
@@ -140,6 +155,7 @@ def test_model_beats_the_replaced_projects_approach_on_the_sample(pipeline_run):
         line.split("|")[1].strip(): [float(x.split()[0]) for x in line.split("|")[2:-1]]
         for line in table.splitlines()[2:]
     }
+    assert list(rows) == ["severity_model", "previous_feature_set", "legacy_random_forest", "majority_class"]
     model, legacy, majority = rows["severity_model"], rows["legacy_random_forest"], rows["majority_class"]
     assert model[0] == round(metrics["macro_f1"], 4)
     assert model[0] > legacy[0] + 0.05 > majority[0] + 0.05  # macro-F1
@@ -188,6 +204,12 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
     # The grouped cross-validation of train + validation, beside the single split.
     assert 0 < metrics["cv_macro_f1_std"] < 0.1 < metrics["cv_macro_f1_mean"]
     assert run.data.params["calibration_method"] == "none"  # auto: it does not help here
+    # The same gradient boosting without the other parties, scored on the same test rows.
+    assert "test_macro_f1__previous_feature_set" in metrics
+    assert set(metrics) >= {
+        "validation_macro_f1__severity_model",
+        "validation_macro_f1__previous_feature_set",
+    }
     artifacts = {a.path for a in client.list_artifacts(champion.run_id, "evaluation")}
     assert {
         "evaluation/confusion_matrix.png",

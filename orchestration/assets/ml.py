@@ -173,6 +173,9 @@ def severity_model(
             "validation_macro_f1": dg.MetadataValue.json(
                 {str(k): round(v, 4) for k, v in trained.selection.items()}
             ),
+            "validation_macro_f1_by_feature_set": dg.MetadataValue.json(
+                {k: round(v, 4) for k, v in trained.validation_macro_f1.items()}
+            ),
             "selected_max_leaf_nodes": trained.params.max_leaf_nodes,
             "best_iteration": trained.best_iteration,
             "fit_train_rows": trained.fit_rows,

@@ -1,6 +1,6 @@
 -- One row per road user with their vehicle, the accident, the place, the calendar and the
 -- split. Counts describe the accident (how many vehicles and people were involved), never
--- another user's outcome.
+-- another user's outcome; so do the other parties (int_road_user_other_parties).
 with users as (
     select * from {{ ref('stg_users') }}
 ),
@@ -28,6 +28,14 @@ locations as (
         longitude,
         coordinates_status
     from {{ ref('int_accident_locations') }}
+),
+
+other_parties as (
+    select
+        road_user_id,
+        heaviest_other_vehicle_code,
+        pedestrians_in_accident
+    from {{ ref('int_road_user_other_parties') }}
 ),
 
 splits as (
@@ -111,6 +119,8 @@ select
     vehicle_counts.vehicles_in_accident,
     user_counts.users_in_vehicle,
     cast(user_counts.users_in_accident as integer) as users_in_accident,
+    other_parties.pedestrians_in_accident,
+    other_parties.heaviest_other_vehicle_code,
     -- road user
     users.seat_position_code,
     users.user_category_code,
@@ -136,3 +146,4 @@ left join places on users.num_acc = places.num_acc
 left join vehicles on users.num_acc = vehicles.num_acc and users.vehicle_id = vehicles.vehicle_id
 left join vehicle_counts on users.num_acc = vehicle_counts.num_acc
 left join user_counts on users.num_acc = user_counts.num_acc and users.vehicle_id = user_counts.vehicle_id
+left join other_parties on users.road_user_id = other_parties.road_user_id

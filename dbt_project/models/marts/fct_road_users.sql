@@ -89,6 +89,9 @@ select
     vehicles_in_accident,
     users_in_vehicle,
     users_in_accident,
+    pedestrians_in_accident,
+    heaviest_other_vehicle_code,
+    {{ code_label('heaviest_other_vehicle_code') }} as heaviest_other_vehicle,
     -- road user
     seat_position_code,
     {{ code_label('seat_position_code') }} as seat_position,

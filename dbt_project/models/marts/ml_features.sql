@@ -38,6 +38,9 @@ select
     cast(vehicles_in_accident as integer) as vehicles_in_accident,
     cast(users_in_vehicle as integer) as users_in_vehicle,
     users_in_accident,
+    -- the other parties (feature set 2, issue 12)
+    pedestrians_in_accident,
+    heaviest_other_vehicle_code,
     -- road user
     seat_position_code,
     user_category_code,
