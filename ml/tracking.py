@@ -339,6 +339,19 @@ def log_explanation_importance(record: TrainingRecord, importance: pd.DataFrame)
         )
 
 
+def log_feature_set_gain(record: TrainingRecord, gains: dict) -> None:
+    """Log the kept model's gain over the same model on the previous feature set, per test
+    metric, with its paired bootstrap interval (``ml.evaluation.PairedGain``)."""
+    with mlflow.start_run(run_id=record.run_id):
+        mlflow.log_metrics(
+            {
+                f"test_{metric}_gain_over_previous_feature_set{end}": value
+                for metric, gain in gains.items()
+                for end, value in (("", gain.gain), ("_ci_low", gain.low), ("_ci_high", gain.high))
+            }
+        )
+
+
 def source_tags() -> dict[str, str]:
     """Where a run comes from, whichever entry point started it (make run, the Dagster UI,
     a test): the project's git commit when there is one, and a readable source name."""

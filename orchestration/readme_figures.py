@@ -90,8 +90,14 @@ def results_block(client: MlflowClient) -> str:
     run = client.get_run(champion.run_id)
     metrics, tags = run.data.metrics, run.data.tags
     suffixes = {MODEL: "", **{name: f"__{name}" for name in MODEL_LABELS if name != MODEL}}
+
+    def cell(metric: str, suffix: str) -> str:
+        """The figure, with its 95% bootstrap interval when the run has one."""
+        value, low, high = (metrics.get(f"test_{metric}{end}{suffix}") for end in ("", "_ci_low", "_ci_high"))
+        return f"{value:.4f}" if low is None else f"{value:.4f} [{low:.4f}, {high:.4f}]"
+
     rows = [
-        (MODEL_LABELS[name], *(f"{metrics[f'test_{m}{suffix}']:.4f}" for m in HEADLINE_METRICS))
+        (MODEL_LABELS[name], *(cell(m, suffix) for m in HEADLINE_METRICS))
         for name, suffix in suffixes.items()
         # A run from before the feature-set comparison has no previous feature set's model.
         if f"test_{HEADLINE_METRICS[0]}{suffix}" in metrics
@@ -99,9 +105,17 @@ def results_block(client: MlflowClient) -> str:
     test_rows = int(tags["data.rows.test"])
     header = (
         f"**Results on the shipped sample** (`make run`; test split: {test_rows:,} road users, "
-        f"model version {champion.version}):\n\n"
+        f"model version {champion.version}; in brackets, the 95% bootstrap interval over test "
+        "accidents):\n\n"
     )
-    return header + markdown_table(["model", *(METRIC_LABELS[m] for m in HEADLINE_METRICS)], rows) + "\n"
+    table = markdown_table(["model", *(METRIC_LABELS[m] for m in HEADLINE_METRICS)], rows) + "\n"
+    if "cv_macro_f1_mean" in metrics:
+        table += (
+            f"\nGrouped 5-fold cross-validation by accident on train + validation: macro-F1 "
+            f"{metrics['cv_macro_f1_mean']:.4f} ± {metrics['cv_macro_f1_std']:.4f}, severe ROC-AUC "
+            f"{metrics['cv_severe_roc_auc_mean']:.4f} ± {metrics['cv_severe_roc_auc_std']:.4f}.\n"
+        )
+    return header + table
 
 
 def compute_blocks(warehouse: Path, tracking_uri: str) -> dict[str, str]:

@@ -109,6 +109,12 @@ def print_model_summary(result: dg.ExecuteInProcessResult) -> None:
                 f"macro-F1 {cv['macro_f1']:.4f} +/- {std['macro_f1']:.4f}, "
                 f"severe ROC-AUC {cv['severe_roc_auc']:.4f} +/- {std['severe_roc_auc']:.4f}"
             )
+        gains = feature_set_gain_lines(evaluation)
+        if gains:
+            print(
+                "Gain of the newest feature set over the previous one (paired bootstrap over test accidents):"
+            )
+            print("\n".join(gains))
     champion = metadata.get("champion_model")
     if champion:
         outcome = "promoted to champion" if champion["promoted"] else "not promoted"
@@ -116,6 +122,18 @@ def print_model_summary(result: dg.ExecuteInProcessResult) -> None:
             f"\nModel version {champion['challenger_version']}: {outcome} ({champion['reason']}); "
             f"champion is version {champion['champion_version']}."
         )
+
+
+def feature_set_gain_lines(evaluation: dict) -> list[str]:
+    """One line per metric: the gain, its 95% interval and whether it is beyond the noise."""
+    lines = []
+    for metric, label in (("macro_f1", "macro-F1"), ("severe_roc_auc", "severe ROC-AUC")):
+        key = f"test_{metric}_gain_over_previous_feature_set"
+        if key in evaluation:
+            low, high = evaluation[f"{key}_ci_low"], evaluation[f"{key}_ci_high"]
+            verdict = "beyond the noise" if low > 0 else "within the noise"
+            lines.append(f"  {label} {evaluation[key]:+.4f} [{low:+.4f}, {high:+.4f}]: {verdict}")
+    return lines
 
 
 def out_of_time_lines(evaluation: dict) -> list[str]:

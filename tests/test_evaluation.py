@@ -115,3 +115,22 @@ def test_top_label_and_severe_calibration_errors():
     assert result["severe_ece"] == pytest.approx(0.3)
     # Top label: "hospitalised" (the first of the two at 0.4), right once in four: |0.4 - 0.25|.
     assert result["top_label_ece"] == pytest.approx(0.15)
+
+
+def test_the_feature_set_gain_says_whether_it_is_beyond_the_noise():
+    from orchestration.report import feature_set_gain_lines
+
+    key = "test_{}_gain_over_previous_feature_set"
+    evaluation = {
+        key.format("macro_f1"): 0.0274,
+        key.format("macro_f1") + "_ci_low": -0.006,
+        key.format("macro_f1") + "_ci_high": 0.06,
+        key.format("severe_roc_auc"): 0.0169,
+        key.format("severe_roc_auc") + "_ci_low": 0.003,
+        key.format("severe_roc_auc") + "_ci_high": 0.031,
+    }
+    assert feature_set_gain_lines(evaluation) == [
+        "  macro-F1 +0.0274 [-0.0060, +0.0600]: within the noise",
+        "  severe ROC-AUC +0.0169 [+0.0030, +0.0310]: beyond the noise",
+    ]
+    assert feature_set_gain_lines({}) == []  # a run without the comparison model

@@ -206,6 +206,10 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
     assert run.data.params["calibration_method"] == "none"  # auto: it does not help here
     # The same gradient boosting without the other parties, scored on the same test rows.
     assert "test_macro_f1__previous_feature_set" in metrics
+    # ... and the gain over it with its paired interval over test accidents.
+    for metric in ("macro_f1", "severe_roc_auc"):
+        gain = f"test_{metric}_gain_over_previous_feature_set"
+        assert metrics[f"{gain}_ci_low"] < metrics[gain] < metrics[f"{gain}_ci_high"]
     assert set(metrics) >= {
         "validation_macro_f1__severity_model",
         "validation_macro_f1__previous_feature_set",

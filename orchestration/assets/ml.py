@@ -15,7 +15,7 @@ from ml.crossval import cross_validate
 from ml.evaluation import evaluate_on_test, paired_gain_on_test, permutation_importance_on_validation
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
-from ml.training import MAJORITY_BASELINE, MODEL, TrainingPlan, train_models
+from ml.training import MAJORITY_BASELINE, MODEL, PREVIOUS_FEATURE_SET, TrainingPlan, train_models
 from orchestration import settings
 from orchestration.assets.dbt import relation_asset_key
 from orchestration.resources import MlflowResource, WarehouseResource
@@ -215,7 +215,7 @@ def severity_model_evaluation(
     client = mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
     result = evaluate_on_test(estimators, features, baseline, spec, config.bootstrap_resamples)
-    importance, cross_validation = None, None
+    importance, cross_validation, feature_set_gains = None, None, {}
     oot_metadata = out_of_time_metadata(severity_model, estimators[MODEL], features, spec, mlflow_store)
     if severity_model.reused:  # the champion's evaluation is already in its run
         report = tracking.EvaluationReport(
@@ -242,6 +242,19 @@ def severity_model_evaluation(
                 estimators[MODEL], features, reference, spec, config.explanation_rows
             )
             tracking.log_explanation_importance(severity_model, contributions)
+        if PREVIOUS_FEATURE_SET in estimators and config.bootstrap_resamples:
+            feature_set_gains = {
+                metric: paired_gain_on_test(
+                    estimators[MODEL],
+                    estimators[PREVIOUS_FEATURE_SET],
+                    features,
+                    spec,
+                    metric,
+                    config.bootstrap_resamples,
+                )
+                for metric in FEATURE_SET_GAIN_METRICS
+            }
+            tracking.log_feature_set_gain(severity_model, feature_set_gains)
     intervals = report.intervals.get(MODEL, {})
     yield dg.Output(
         report,
@@ -267,6 +280,11 @@ def severity_model_evaluation(
             "test_rows": int(len(result.y_test)),
             "version": report.version,
             **oot_metadata,
+            **{
+                f"test_{metric}_gain_over_previous_feature_set{end}": round(value, 4)
+                for metric, gain in feature_set_gains.items()
+                for end, value in (("", gain.gain), ("_ci_low", gain.low), ("_ci_high", gain.high))
+            },
         },
     )
     yield dg.AssetCheckResult(
@@ -300,6 +318,9 @@ def out_of_time_metadata(
         **({"oot_cut": cut} if cut else {}),
     }
 
+
+#: The test metrics on which the newest feature set's gain is measured, with a paired interval.
+FEATURE_SET_GAIN_METRICS = ("macro_f1", "severe_roc_auc")
 
 #: The out-of-time metrics shown on the evaluation asset (numbers: the UI plots them).
 OUT_OF_TIME_METADATA = ("oot_macro_f1", "oot_severe_roc_auc", "oot_balanced_accuracy")
