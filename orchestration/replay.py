@@ -61,6 +61,9 @@ def use_replay_environment(root: Path) -> dict[str, str]:
         "MLFLOW_ARTIFACT_ROOT": str(root / "mlflow-artifacts"),
         "BAAC_LANDING_DIR": str(root / "landing"),
         "DAGSTER_HOME": str(root / "dagster_home"),
+        # The drift models' files and the prediction log of the replay's own, not the user's.
+        "BAAC_MONITORING_DIR": str(root / "monitoring"),
+        "BAAC_PREDICTION_LOG_DIR": str(root / "predictions"),
     }
     os.environ.update(env)
     return env
@@ -77,10 +80,25 @@ def champion_scores(version: str | None) -> tuple[float | None, float | None]:
     return run.data.metrics.get("test_macro_f1"), run.data.metrics.get("oot_macro_f1")
 
 
-def largest_feature_drift(tick: Tick) -> str | None:
-    """Hook for the drift models (issue 11, parts 4-5): the feature whose PSI against the
-    champion's training rows is largest, with its value. Not built yet: None."""
-    return None
+#: The drift model comparing the newest loaded year with the earlier years (dbt, monitoring).
+DRIFT_NEWEST_YEAR = "drift_newest_year"
+
+
+def largest_feature_drift(monitoring_dir: Path) -> str | None:
+    """The feature whose PSI between the newest loaded year and the earlier years is largest
+    (``drift_newest_year``, rebuilt by the delivery's dbt build), e.g. ``age 0.0412``; None
+    when the data holds a single year (nothing to compare) or the model was not built."""
+    import pyarrow.parquet as pq
+
+    path = monitoring_dir / f"{DRIFT_NEWEST_YEAR}.parquet"
+    if not path.exists():
+        return None
+    # An empty external model is one all-NULL row (dbt-duckdb keeps the columns that way).
+    rows = [row for row in pq.read_table(path).to_pylist() if row["newest_year"] is not None]
+    if not rows:
+        return None
+    top = max(rows, key=lambda row: row["psi"])
+    return f"{top['feature']} {top['psi']:.4f} ({top['newest_year']})"
 
 
 def is_dbt_run(selection: list[dg.AssetKey]) -> bool:
@@ -115,7 +133,7 @@ def describe_tick(label: str, tick: Tick, seconds: float) -> DeliveryRow:
         champion_oot_macro_f1=oot_f1,
         promoted=champion.get("promoted"),
         why=champion.get("reason") or (tick.skip_reason or "no new model"),
-        largest_feature_drift=largest_feature_drift(tick),
+        largest_feature_drift=largest_feature_drift(settings.monitoring_dir()),
         seconds=seconds,
     )
 

@@ -158,7 +158,7 @@ def test_dbt_docs_generate_describes_every_model(pipeline_run, tmp_path):
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())
     models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
-    assert len(models) == 19
+    assert len(models) == 23
     undocumented = [
         f"{node['name']}.{column}"
         for node in models.values()
