@@ -19,7 +19,7 @@ SCALE ?= 1
 # Test processes (pytest-xdist): the pipeline's tests on one, the rest beside them.
 TEST_WORKERS ?= 2
 
-.PHONY: help install manifest chromium promtool run replay test lint readme benchmark benchmark-contention national-data dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium promtool postgres run replay test lint readme benchmark benchmark-contention national-data dev docs sql mlflow serve clean
 
 help: ## List the targets and the main settings
 	@echo "Targets:"
@@ -72,7 +72,13 @@ promtool: ## Install promtool (Debian package prometheus) for the alert-rule tes
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \
 	  else echo "The alert-rule tests need promtool: sudo apt-get install prometheus"; exit 1; fi; }
 
-test: manifest chromium promtool ## Run every test (unit, dbt, integration, API over HTTP, browser)
+postgres: ## Install PostgreSQL's server (Debian package postgresql) for the team profile, when missing
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$BAAC_PG_BIN" ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else echo "The team profile needs PostgreSQL: sudo apt-get install postgresql (or set BAAC_PG_BIN)"; exit 1; fi; }
+
+test: manifest chromium promtool postgres ## Run every test (unit, dbt, integration, API over HTTP, browser)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 benchmark: manifest ## Time the pipeline at national size (SCALE=1; e.g. SCALE="0.125 0.25 0.5 1"), alone on the machine

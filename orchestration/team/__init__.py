@@ -1,0 +1,1 @@
+"""The team profile's shared services on one machine (README: Team profile)."""
