@@ -35,6 +35,9 @@ class ApiSettings:
     max_body_bytes: int = 16 * 1024 * 1024
     #: Reasons given per road user by ``/predict?explain=true`` unless the request says ``top``.
     explain_top: int = 5
+    #: Largest batch ``/predict?explain=true`` explains (each road user costs a model call over up
+    #: to features + 1 rows: 10,000 took ~20 s of a worker); larger ones get a 422 saying so.
+    explain_max_batch: int = 1_000
     #: The dbt project whose feature specification the request models are generated from.
     dbt_project_dir: Path = DBT_PROJECT_DIR
 
@@ -44,7 +47,7 @@ class ApiSettings:
         ``BAAC_MODEL_REFRESH_SECONDS`` (60), ``BAAC_PREDICTION_LOG_DIR`` (data/predictions),
         ``BAAC_MONITORING_DIR`` (data/monitoring), ``BAAC_PREDICTION_LOG_COMMIT_MS`` (2),
         ``BAAC_REGISTRY_TIMEOUT_SECONDS`` (5), ``BAAC_API_MAX_BODY_BYTES`` (16777216),
-        ``BAAC_EXPLAIN_TOP`` (5)."""
+        ``BAAC_EXPLAIN_TOP`` (5), ``BAAC_EXPLAIN_MAX_BATCH`` (1000)."""
         return cls(
             tracking_uri=mlflow_tracking_uri(),
             api_key=os.environ.get("BAAC_API_KEY") or None,
@@ -55,4 +58,5 @@ class ApiSettings:
             registry_timeout_seconds=int(os.environ.get("BAAC_REGISTRY_TIMEOUT_SECONDS", "5")),
             max_body_bytes=int(os.environ.get("BAAC_API_MAX_BODY_BYTES", str(16 * 1024 * 1024))),
             explain_top=int(os.environ.get("BAAC_EXPLAIN_TOP", "5")),
+            explain_max_batch=int(os.environ.get("BAAC_EXPLAIN_MAX_BATCH", "1000")),
         )

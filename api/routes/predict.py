@@ -48,6 +48,11 @@ NO_REFERENCE = (
     "user (data/reference_road_user.json in its MLflow run). Call /predict without explain=true, "
     "or train a new version."
 )
+#: explain=true on a batch larger than ``BAAC_EXPLAIN_MAX_BATCH``.
+EXPLAIN_TOO_MANY = (
+    "explain=true explains at most {limit:,} road users per request (BAAC_EXPLAIN_MAX_BATCH); this "
+    "batch holds {rows:,}: send it in smaller batches, or without explain=true"
+)
 EXPLAIN_409 = "explain=true, but the champion was stored without the reference road user explanations need"
 
 
@@ -173,8 +178,10 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
         metrics: ServiceMetrics,
         prediction_log: PredictionLog,
         top: int | None = None,
+        explain_max_batch: int = 0,
     ):
-        """The answer to a body; with ``top`` (explain=true), each prediction's ``top`` reasons."""
+        """The answer to a body; with ``top`` (explain=true), each prediction's ``top`` reasons,
+        for at most ``explain_max_batch`` road users."""
         try:
             parsed = parse(body)
         except MalformedBody as error:
@@ -188,6 +195,11 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
                 status_code=409, content={"detail": NO_REFERENCE.format(version=model.version)}
             )
         road_users = parsed if isinstance(parsed, list) else [parsed]
+        if top is not None and len(road_users) > explain_max_batch:  # refused before anything is logged
+            return JSONResponse(
+                status_code=422,
+                content={"detail": EXPLAIN_TOO_MANY.format(rows=len(road_users), limit=explain_max_batch)},
+            )
         inputs = encode_road_users(road_users, spec)
         scores = predict_severity(model.scorer, inputs, spec)
         log_predictions(prediction_log, metrics, spec, inputs, scores, model)  # logged before answered
@@ -238,6 +250,14 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
         state = request.app.state
         body = await request.body()
         reasons = (top or state.settings.explain_top) if explain else None
-        return await run_in_threadpool(answer, body, model, state.metrics, state.prediction_log, reasons)
+        return await run_in_threadpool(
+            answer,
+            body,
+            model,
+            state.metrics,
+            state.prediction_log,
+            reasons,
+            state.settings.explain_max_batch,
+        )
 
     return router

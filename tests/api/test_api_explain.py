@@ -99,3 +99,21 @@ def test_a_champion_without_a_reference_scores_but_explain_is_a_409(
         assert response.json()["detail"].startswith("Champion version 1 was trained before explanations")
         # Bad input is still a 422 first.
         assert client.post("/predict?explain=true", json={**typical, "age": 300}).status_code == 422
+
+
+def test_explain_refuses_a_batch_above_its_limit_before_logging(settings, typical):
+    with TestClient(create_app(replace(settings, explain_max_batch=3))) as client:
+        assert len(client.post("/predict?explain=true", json=[typical] * 3).json()["predictions"]) == 3
+        logged = sorted(settings.prediction_log_dir.rglob("*.csv"))
+        lines_before = sum(len(p.read_text().splitlines()) for p in logged)
+        answer = client.post("/predict?explain=true", json=[typical] * 4)
+        assert answer.status_code == 422
+        assert answer.json()["detail"] == (
+            "explain=true explains at most 3 road users per request (BAAC_EXPLAIN_MAX_BATCH); this "
+            "batch holds 4: send it in smaller batches, or without explain=true"
+        )
+        assert (
+            sum(len(p.read_text().splitlines()) for p in settings.prediction_log_dir.rglob("*.csv"))
+            == lines_before
+        )
+        assert len(client.post("/predict", json=[typical] * 4).json()["predictions"]) == 4  # without explain
