@@ -33,6 +33,7 @@ help: ## List the targets and the main settings
 	  "DUCKDB_PATH" "the warehouse (data/warehouse.duckdb)" \
 	  "MLFLOW_TRACKING_URI" "the MLflow store (sqlite under data/mlflow)" \
 	  "BAAC_API_KEY" "key the API asks for (unset: open)" \
+	  "BAAC_API_WORKERS" "worker processes of make serve (1)" \
 	  "SCALE" "national-data and benchmark size (1 = national)" \
 	  "TEST_WORKERS" "test processes of make test (2; 0 = one process)"
 
@@ -103,8 +104,8 @@ docs: manifest ## Generate the dbt docs site and serve it on http://127.0.0.1:80
 	$(DBT) docs generate --profiles-dir .
 	$(DBT) docs serve --profiles-dir . --host $(HOST) --port $(or $(PORT),8080) --no-browser
 
-serve: install ## Scoring API and prediction page on http://127.0.0.1:8000 (HOST, PORT)
-	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(or $(PORT),8000)
+serve: install ## Scoring API and prediction page on http://127.0.0.1:8000 (HOST, PORT, BAAC_API_WORKERS)
+	$(BIN)/python -m uvicorn api.main:app --host $(HOST) --port $(or $(PORT),8000) --workers $(or $(BAAC_API_WORKERS),1)
 
 mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http://127.0.0.1:5000 (HOST, PORT)
 	$(BIN)/python -m orchestration.mlflow_ui --host $(HOST) --port $(or $(PORT),5000)

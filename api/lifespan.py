@@ -1,5 +1,6 @@
 """The service's lifespan: load the champion once at start-up, then watch for a new one;
-open the prediction log, and close it (pending lines committed) at shutdown."""
+open the prediction log, and close it (pending lines committed) at shutdown. With several
+workers each runs its own (``api.workers``)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.metrics import ServiceMetrics
 from api.model_store import ChampionStore
 from api.prediction_log import PredictionLog
 from api.settings import ApiSettings
+from api.workers import shared_metrics_dir, supervisor_pid
 from ml.registry import CHAMPION, REGISTERED_MODEL
 
 log = logging.getLogger("baac.api")
@@ -31,12 +34,32 @@ def configure_registry_client(settings: ApiSettings) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
 
-async def watch_for_new_champion(store: ChampionStore, every_seconds: float) -> None:
+def note_champion(metrics: ServiceMetrics, store: ChampionStore) -> None:
+    metrics.champion_loaded.set(0 if store.model is None else 1)
+
+
+async def watch_for_new_champion(store: ChampionStore, every_seconds: float, metrics: ServiceMetrics) -> None:
     """Start a refresh every ``every_seconds`` (in its own thread: see ``ChampionStore``),
-    for as long as the service runs; one still running is left to finish."""
+    for as long as the service runs; one still running is left to finish. Each tick also
+    notes whether this worker holds a champion (what the last refresh found)."""
     while True:
         await asyncio.sleep(every_seconds)
+        note_champion(metrics, store)
         store.start_refresh()
+
+
+def check_workers(settings: ApiSettings) -> None:
+    """Warn when ``BAAC_API_WORKERS`` and how this process was started disagree: metrics are
+    shared between workers only in a worker that uvicorn's supervisor spawned."""
+    worker = supervisor_pid() is not None
+    if settings.workers > 1 and not worker:
+        log.warning(
+            "BAAC_API_WORKERS=%d, but this process was not started by `uvicorn --workers`: "
+            "it serves alone (make serve passes --workers)",
+            settings.workers,
+        )
+    elif worker and shared_metrics_dir() is None:
+        log.warning("A worker without shared metrics: /metrics shows this worker only")
 
 
 @asynccontextmanager
@@ -44,6 +67,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Put a ``ChampionStore`` in ``app.state.store``, loaded once (never per request), and
     the ``PredictionLog`` in ``app.state.prediction_log``."""
     settings: ApiSettings = app.state.settings
+    metrics: ServiceMetrics = app.state.metrics
+    check_workers(settings)
     configure_registry_client(settings)
     store = ChampionStore(settings.tracking_uri, app.state.spec.names)
     try:
@@ -53,6 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if store.model is None:
         log.warning("No %s@%s in %s: /predict answers 503", REGISTERED_MODEL, CHAMPION, settings.tracking_uri)
     app.state.store = store
+    note_champion(metrics, store)
     app.state.prediction_log = PredictionLog(
         settings.prediction_log_dir, commit_interval=settings.prediction_log_commit_ms / 1000
     )
@@ -63,7 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.freeze()
     watcher = None
     if settings.refresh_seconds > 0:
-        watcher = asyncio.create_task(watch_for_new_champion(store, settings.refresh_seconds))
+        watcher = asyncio.create_task(watch_for_new_champion(store, settings.refresh_seconds, metrics))
     try:
         yield
     finally:
@@ -72,3 +98,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         app.state.prediction_log.close()
+        metrics.process_exits()

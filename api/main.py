@@ -21,6 +21,7 @@ from api.routes import docs, features, health, model, monitoring, page
 from api.routes.predict import predict_router
 from api.schemas import build_road_user_model
 from api.settings import ApiSettings
+from api.workers import WorkerPidMiddleware
 from ml.features import load_feature_spec
 from ml.registry import CHAMPION, REGISTERED_MODEL
 
@@ -61,6 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         RequestGuardMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes, paths=paths
     )
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(WorkerPidMiddleware)  # outermost: every answer says which worker sent it
     complete_openapi(app, road_user, bool(settings.api_key), set(paths.json_body))
     return app
 

@@ -1,16 +1,24 @@
-"""Prometheus metrics of the service, in a registry of its own (one per app instance)."""
+"""Prometheus metrics of the service, in a registry of its own (one per app instance), or,
+in a worker of several, added up over every worker (``api.workers``)."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.workers import shared_metrics_dir
 
 
 class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        #: Set in a worker of several: every worker's samples are read from there.
+        self.shared_dir: Path | None = shared_metrics_dir()
         self.requests = Counter(
             "baac_api_requests", "HTTP requests", ["method", "path", "status"], registry=self.registry
         )
@@ -28,12 +36,14 @@ class ServiceMetrics:
             "Predictions refused because the log could not be written",
             registry=self.registry,
         )
-        #: Set when /metrics is scraped, from the store: alerting needs it (/health answers 503
-        #: without a champion, but nothing scrapes /health).
+        #: Set from the store at start, at each watcher tick and when /metrics is scraped:
+        #: alerting needs it (/health answers 503 without a champion, but nothing scrapes
+        #: /health). Several workers: the lowest of those running, so one without a champion shows.
         self.champion_loaded = Gauge(
             "baac_api_champion_loaded",
             "1 when a champion model is loaded (predictions are served), else 0",
             registry=self.registry,
+            multiprocess_mode="livemin",
         )
         self.errors = Counter(
             "baac_api_errors",
@@ -41,6 +51,19 @@ class ServiceMetrics:
             ["path", "status"],
             registry=self.registry,
         )
+
+    def exposition(self) -> bytes:
+        """The text ``/metrics`` answers: this process's registry, or every worker's samples."""
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.shared_dir))
+        return generate_latest(registry)
+
+    def process_exits(self) -> None:
+        """At a worker's exit: its live gauges no longer count (its counters still do)."""
+        if self.shared_dir is not None:
+            mark_process_dead(os.getpid(), str(self.shared_dir))
 
 
 class RequestMetricsMiddleware:

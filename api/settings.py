@@ -9,7 +9,34 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml.defaults import DATA_DIR, DBT_PROJECT_DIR, mlflow_tracking_uri, monitoring_dir, prediction_log_dir
+from ml.defaults import (
+    DATA_DIR,
+    DBT_PROJECT_DIR,
+    mlflow_tracking_uri,
+    monitoring_dir,
+    path_from_env,
+    prediction_log_dir,
+)
+
+
+def api_workers() -> int:
+    """The worker processes ``make serve`` starts (``BAAC_API_WORKERS``, default 1): uvicorn's
+    ``--workers``. A bad value is an error naming the variable."""
+    value = os.environ.get("BAAC_API_WORKERS", "1")
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ValueError(f"BAAC_API_WORKERS must be a whole number of at least 1, not {value!r}")
+    return workers
+
+
+def api_metrics_dir() -> Path:
+    """Where several workers keep their Prometheus metrics (``BAAC_API_METRICS_DIR``, default
+    data/api_metrics): one sub-folder per running server, see ``api.workers``. Read before
+    anything else of the service is imported, hence a function and not a settings field."""
+    return path_from_env("BAAC_API_METRICS_DIR", DATA_DIR / "api_metrics")
 
 
 @dataclass(frozen=True)
@@ -40,6 +67,9 @@ class ApiSettings:
     explain_max_batch: int = 1_000
     #: The dbt project whose feature specification the request models are generated from.
     dbt_project_dir: Path = DBT_PROJECT_DIR
+    #: Worker processes behind the port (uvicorn's ``--workers``, which the launcher passes):
+    #: each loads the champion, watches for a new one and logs to its own file (``api.workers``).
+    workers: int = 1
 
     @classmethod
     def from_env(cls) -> ApiSettings:
@@ -47,7 +77,7 @@ class ApiSettings:
         ``BAAC_MODEL_REFRESH_SECONDS`` (60), ``BAAC_PREDICTION_LOG_DIR`` (data/predictions),
         ``BAAC_MONITORING_DIR`` (data/monitoring), ``BAAC_PREDICTION_LOG_COMMIT_MS`` (2),
         ``BAAC_REGISTRY_TIMEOUT_SECONDS`` (5), ``BAAC_API_MAX_BODY_BYTES`` (16777216),
-        ``BAAC_EXPLAIN_TOP`` (5), ``BAAC_EXPLAIN_MAX_BATCH`` (1000)."""
+        ``BAAC_EXPLAIN_TOP`` (5), ``BAAC_EXPLAIN_MAX_BATCH`` (1000), ``BAAC_API_WORKERS`` (1)."""
         return cls(
             tracking_uri=mlflow_tracking_uri(),
             api_key=os.environ.get("BAAC_API_KEY") or None,
@@ -59,4 +89,5 @@ class ApiSettings:
             max_body_bytes=int(os.environ.get("BAAC_API_MAX_BODY_BYTES", str(16 * 1024 * 1024))),
             explain_top=int(os.environ.get("BAAC_EXPLAIN_TOP", "5")),
             explain_max_batch=int(os.environ.get("BAAC_EXPLAIN_MAX_BATCH", "1000")),
+            workers=api_workers(),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import MetricsDep, StoreDep
 from api.schemas import Health
@@ -23,4 +23,4 @@ async def health(store: StoreDep, response: Response) -> Health:
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(metrics: MetricsDep, store: StoreDep) -> Response:
     metrics.champion_loaded.set(0 if store.model is None else 1)
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -58,7 +58,10 @@ async def get_model(model: ChampionDep) -> ModelInfo:
 )
 async def reload_model(store: StoreDep) -> ReloadAccepted:
     """Answers at once: 202 when a refresh started (with the model served meanwhile), 409
-    when one is already running. ``GET /model/refresh`` tells how it went."""
+    when one is already running. ``GET /model/refresh`` tells how it went.
+
+    With several workers, it reaches the one that answers (``X-Worker-Pid``) and reloads that
+    one; the others find the new champion at their next look (``BAAC_MODEL_REFRESH_SECONDS``)."""
     if not store.start_refresh():
         held = store.model.version if store.model else "none"
         raise HTTPException(
