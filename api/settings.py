@@ -22,7 +22,7 @@ from ml.defaults import (
 def api_workers() -> int:
     """The worker processes ``make serve`` starts (``BAAC_API_WORKERS``, default 1): uvicorn's
     ``--workers``. A bad value is an error naming the variable."""
-    value = os.environ.get("BAAC_API_WORKERS", "1")
+    value = os.environ.get("BAAC_API_WORKERS") or "1"  # empty: the default, as in the Makefile
     try:
         workers = int(value)
     except ValueError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from api.settings import ApiSettings
 from ml.defaults import DATA_DIR, DBT_PROJECT_DIR
 
@@ -15,6 +17,7 @@ VARIABLES = (
     "BAAC_PREDICTION_LOG_COMMIT_MS",
     "BAAC_REGISTRY_TIMEOUT_SECONDS",
     "BAAC_API_MAX_BODY_BYTES",
+    "BAAC_API_WORKERS",
 )
 
 
@@ -30,6 +33,7 @@ def test_defaults_run_everything_embedded_under_data(monkeypatch):
     assert settings.registry_timeout_seconds == 5
     assert settings.max_body_bytes == 16 * 1024 * 1024
     assert settings.dbt_project_dir == DBT_PROJECT_DIR
+    assert settings.workers == 1
 
 
 def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
@@ -40,6 +44,7 @@ def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
     monkeypatch.setenv("BAAC_PREDICTION_LOG_COMMIT_MS", "0.5")
     monkeypatch.setenv("BAAC_REGISTRY_TIMEOUT_SECONDS", "3")
     monkeypatch.setenv("BAAC_API_MAX_BODY_BYTES", "1000")
+    monkeypatch.setenv("BAAC_API_WORKERS", "2")
     settings = ApiSettings.from_env()
     assert settings == ApiSettings(
         tracking_uri="http://127.0.0.1:5000",
@@ -49,6 +54,7 @@ def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
         prediction_log_commit_ms=0.5,
         registry_timeout_seconds=3,
         max_body_bytes=1000,
+        workers=2,
     )
     assert "s3cret" not in repr(settings)
 
@@ -56,3 +62,10 @@ def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
 def test_an_empty_api_key_leaves_the_service_open(monkeypatch):
     monkeypatch.setenv("BAAC_API_KEY", "")
     assert ApiSettings.from_env().api_key is None
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_a_bad_number_of_workers_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv("BAAC_API_WORKERS", value)
+    with pytest.raises(ValueError, match="BAAC_API_WORKERS must be a whole number of at least 1"):
+        ApiSettings.from_env()

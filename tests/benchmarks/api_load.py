@@ -131,7 +131,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_uvicorn(tracking_uri: str, log_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_uvicorn(tracking_uri: str, log_dir: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """``uvicorn api.main:app`` with ``workers`` processes, once /health answers (with
+    several, once the first worker has loaded the champion)."""
     port = free_port()
     env = {
         **os.environ,
@@ -142,7 +144,7 @@ def start_uvicorn(tracking_uri: str, log_dir: Path) -> tuple[subprocess.Popen, s
     env.pop("BAAC_API_KEY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--log-level", "warning"],
+        + ["--log-level", "warning", "--workers", str(workers)],
         cwd=PROJECT_ROOT,
         env=env,
     )

@@ -29,7 +29,13 @@ from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.prediction_log import COMPACTED_FILE, compact, logged_days, read_prediction_log
-from api.workers import MULTIPROC_ENV
+from api.workers import (
+    MULTIPROC_ENV,
+    process_start_time,
+    remove_folders_of_stopped_servers,
+    server_folder_name,
+    share_metrics_between_workers,
+)
 from ml.defaults import PROJECT_ROOT
 from ml.registry import CHAMPION, REGISTERED_MODEL
 from tests.api.conftest import champion, free_port, spec  # noqa: F401 (fixtures)
@@ -282,3 +288,19 @@ def test_workers_stop_cleanly_and_leave_no_live_gauge(workers):
     left = sorted(p.name for p in folder.iterdir())
     assert not [name for name in left if name.startswith("gauge_live")], left
     assert [name for name in left if name.startswith("counter_")], left  # totals stay
+
+
+def test_only_the_metrics_folders_of_stopped_servers_are_removed(tmp_path):
+    running = tmp_path / server_folder_name(os.getpid(), process_start_time(os.getpid()))
+    restarted = tmp_path / server_folder_name(os.getpid(), "1")  # this pid, another start: reused
+    stopped = tmp_path / server_folder_name(999_999_999, "1")
+    for folder in (running, restarted, stopped):
+        folder.mkdir()
+    assert sorted(remove_folders_of_stopped_servers(tmp_path)) == sorted([restarted, stopped])
+    assert list(tmp_path.iterdir()) == [running]
+
+
+def test_a_process_on_its_own_keeps_its_own_registry(monkeypatch, tmp_path):
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    assert share_metrics_between_workers(tmp_path) is None  # pytest is no uvicorn worker
+    assert MULTIPROC_ENV not in os.environ and not list(tmp_path.iterdir())
