@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+import api.multiprocess_metrics  # noqa: F401 (first of ours: see its docstring)
 from api.deps import require_api_key
 from api.errors import readable_validation_errors
 from api.guards import GuardedPaths, RequestGuardMiddleware

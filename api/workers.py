@@ -11,12 +11,13 @@ Prometheus metrics need care: each process counts in its own memory, so a scrape
 prometheus_client's multiprocess mode is switched on: each process writes its samples to
 memory-mapped files under ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` adds them all up.
 The mode is chosen when prometheus_client is first imported, so
-``share_metrics_between_workers`` runs from ``api/__init__.py``, before any module of the
-service. The folder is ``<BAAC_API_METRICS_DIR>/server-<supervisor pid>-<its start time>``:
-new at each start of the server and shared by its workers (a pid reused after a restart comes
-with another start time); the folders of servers no longer running are removed by the next
-worker that starts. A worker that exits removes its live gauges (``mark_process_dead``); its
-counters stay, so that totals never go down when uvicorn replaces a worker.
+``share_metrics_between_workers`` runs from ``api.multiprocess_metrics``, the first module of
+ours that ``api.main`` imports. The folder is
+``<BAAC_API_METRICS_DIR>/server-<supervisor pid>-<its start time>``: new at each start of the
+server and shared by its workers (a pid reused after a restart comes with another start
+time); the folders of servers no longer running are removed by the next worker that starts.
+A worker that exits removes its live gauges (``mark_process_dead``); its counters stay, so
+that totals never go down when uvicorn replaces a worker.
 
 A single process (plain ``uvicorn api.main:app``, the tests' ``TestClient``) keeps a
 registry of its own, as before. A ``PROMETHEUS_MULTIPROC_DIR`` set by the user (gunicorn's

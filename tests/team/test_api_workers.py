@@ -304,3 +304,26 @@ def test_a_process_on_its_own_keeps_its_own_registry(monkeypatch, tmp_path):
     monkeypatch.delenv(MULTIPROC_ENV, raising=False)
     assert share_metrics_between_workers(tmp_path) is None  # pytest is no uvicorn worker
     assert MULTIPROC_ENV not in os.environ and not list(tmp_path.iterdir())
+
+
+SPAWNED_CHILD = """
+import multiprocessing, os
+
+def child():
+    import api.prediction_log  # as the Dagster assets that compact the log do
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print(pool.apply(child))
+"""
+
+
+def test_a_spawned_process_that_uses_part_of_the_service_keeps_its_own_registry(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(SPAWNED_CHILD)
+    environment = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
+    environment.update(BAAC_API_METRICS_DIR=str(tmp_path / "metrics"), PYTHONPATH=str(PROJECT_ROOT))
+    result = subprocess.run([sys.executable, str(script)], env=environment, capture_output=True, text=True)
+    assert result.stdout.strip() == "None", result.stderr
+    assert not (tmp_path / "metrics").exists()
