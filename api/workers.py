@@ -16,8 +16,9 @@ ours that ``api.main`` imports. The folder is
 ``<BAAC_API_METRICS_DIR>/server-<supervisor pid>-<its start time>``: new at each start of the
 server and shared by its workers (a pid reused after a restart comes with another start
 time); the folders of servers no longer running are removed by the next worker that starts.
-A worker that exits removes its live gauges (``mark_process_dead``); its counters stay, so
-that totals never go down when uvicorn replaces a worker.
+A worker that exits removes its live gauges (``mark_process_dead``), and those of a worker
+killed are removed by the one uvicorn starts in its place; counters stay, so that totals
+never go down when uvicorn replaces a worker.
 
 A single process (plain ``uvicorn api.main:app``, the tests' ``TestClient``) keeps a
 registry of its own, as before. A ``PROMETHEUS_MULTIPROC_DIR`` set by the user (gunicorn's
@@ -72,6 +73,20 @@ def remove_folders_of_stopped_servers(base: Path) -> list[Path]:
     return removed
 
 
+def remove_gauges_of_dead_workers(folder: Path) -> list[Path]:
+    """Remove the live gauges of workers no longer running; return them. A worker killed
+    (SIGKILL, out of memory) never removed its own (``mark_process_dead`` at exit): the worker
+    uvicorn starts in its place does. prometheus_client names them ``gauge_live<mode>_<pid>.db``
+    (not imported here: this runs before it may be)."""
+    removed = []
+    for path in folder.glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and process_start_time(int(pid)) is None:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def share_metrics_between_workers(base: Path) -> Path | None:
     """In a worker of several, switch prometheus_client to its multiprocess mode with this
     server's folder under ``base`` (see the module docstring) and return it; None in a process
@@ -88,6 +103,7 @@ def share_metrics_between_workers(base: Path) -> Path | None:
     remove_folders_of_stopped_servers(base)
     folder = base / server_folder_name(supervisor, started)
     folder.mkdir(exist_ok=True)
+    remove_gauges_of_dead_workers(folder)
     os.environ[MULTIPROC_ENV] = str(folder)
     return folder
 

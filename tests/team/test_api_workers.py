@@ -33,6 +33,7 @@ from api.workers import (
     MULTIPROC_ENV,
     process_start_time,
     remove_folders_of_stopped_servers,
+    remove_gauges_of_dead_workers,
     server_folder_name,
     share_metrics_between_workers,
 )
@@ -302,6 +303,15 @@ def test_only_the_metrics_folders_of_stopped_servers_are_removed(tmp_path):
         folder.mkdir()
     assert sorted(remove_folders_of_stopped_servers(tmp_path)) == sorted([restarted, stopped])
     assert list(tmp_path.iterdir()) == [running]
+
+
+def test_the_live_gauges_of_a_killed_worker_are_removed_by_its_replacement(tmp_path):
+    running = [tmp_path / f"gauge_livemin_{os.getpid()}.db", tmp_path / f"counter_{999_999_999}.db"]
+    killed = tmp_path / f"gauge_livemin_{999_999_999}.db"  # its counts stay, its gauges go
+    for path in [*running, killed]:
+        path.write_bytes(b"")
+    assert remove_gauges_of_dead_workers(tmp_path) == [killed]
+    assert sorted(tmp_path.iterdir()) == sorted(running)
 
 
 def test_a_process_on_its_own_keeps_its_own_registry(monkeypatch, tmp_path):
