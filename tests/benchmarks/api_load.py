@@ -140,6 +140,7 @@ def start_uvicorn(tracking_uri: str, log_dir: Path, workers: int = 1) -> tuple[s
         "MLFLOW_TRACKING_URI": tracking_uri,
         "BAAC_PREDICTION_LOG_DIR": str(log_dir),
         "BAAC_MODEL_REFRESH_SECONDS": "0",
+        "BAAC_API_METRICS_DIR": str(log_dir / "metrics"),  # several workers: not under data/
     }
     env.pop("BAAC_API_KEY", None)
     process = subprocess.Popen(
