@@ -32,10 +32,10 @@ renamed as (
 dated as (
     select
         *,
-        -- try(): an impossible date (30 February) is NULL, not a failed build.
-        try(make_date(accident_year, month, day)) as accident_date,
+        -- An impossible date (30 February) is NULL, not a failed build.
+        {{ safe_make_date('accident_year', 'month', 'day') }} as accident_date,
         case
-            when hour is not null then try(make_timestamp(accident_year, month, day, hour, minute, 0))
+            when hour is not null then {{ safe_make_timestamp('accident_year', 'month', 'day', 'hour', 'minute') }}
         end as accident_at
     from renamed
 )
