@@ -153,3 +153,19 @@
     from {{ relation }}
     unpivot include nulls (value for column_name in ({{ columns | join(', ') }}))
 {%- endmacro %}
+
+{#- Text without the spaces around it: DuckDB's trim() removes every Unicode space separator
+    (category Zs: the no-break space the files hold, U+00A0, among them), not tabs or line
+    breaks; PostgreSQL's removes only U+0020, so it is told the same set. -#}
+{% macro trim_spaces(text) -%}
+    {{ return(adapter.dispatch('trim_spaces')(text)) }}
+{%- endmacro %}
+
+{% macro default__trim_spaces(text) -%}
+    trim({{ text }})
+{%- endmacro %}
+
+{% macro postgres__trim_spaces(text) -%}
+    {%- set separators = [32, 160, 5760] + range(8192, 8203) | list + [8239, 8287, 12288] -%}
+    btrim({{ text }}, {% for code in separators %}chr({{ code }}){{ " || " if not loop.last }}{% endfor %})
+{%- endmacro %}

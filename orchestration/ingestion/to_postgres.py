@@ -65,7 +65,9 @@ def ensure_postgres_raw_schema(cursor, table: RawTable) -> None:
         cursor.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({ddl})")
 
 
-def _copy(staging: duckdb.DuckDBPyConnection, cursor, relation: str, columns: list[str], where: str, folder: Path) -> int:
+def _copy(
+    staging: duckdb.DuckDBPyConnection, cursor, relation: str, columns: list[str], where: str, folder: Path
+) -> int:
     """COPY the rows of ``relation`` in the staging DuckDB matching ``where`` into the same
     relation in PostgreSQL, through a CSV file (DuckDB writes NULL unquoted and the empty
     string as "", which PostgreSQL's CSV reader reads back as NULL and "")."""

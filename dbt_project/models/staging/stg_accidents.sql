@@ -18,7 +18,7 @@ renamed as (
         atm as weather_code,
         col as collision_code,
         com as commune_raw,
-        nullif(trim(adr), '') as address,
+        nullif({{ trim_spaces('adr') }}, '') as address,
         gps as gps_zone_code,
         {{ signed_latitude(degrees_from_raw('lat'), department_code('dep')) }} as reported_latitude,
         {{ signed_longitude(degrees_from_raw('long'), department_code('dep')) }} as reported_longitude,
