@@ -49,7 +49,7 @@ install: $(VENV)/.synced ## Install the locked environment into .venv
 DBT := cd dbt_project && $(BIN)/dbt
 
 manifest: install ## Parse the dbt project (the manifest Dagster reads)
-	$(DBT) parse --profiles-dir . --quiet
+	$(DBT) parse --profiles-dir . --quiet --target-path $(if $(filter postgres,$(BAAC_WAREHOUSE)),target-team,target)
 
 run: manifest ## Run the whole pipeline on the configured source (default: the shipped sample)
 	$(BIN)/python -m orchestration.pipeline

@@ -149,7 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the README is not up to date")
     args = parser.parse_args(argv)
     subprocess.run(
-        [settings.dbt_executable(), "parse", "--profiles-dir", ".", "-q"],
+        # The embedded project's manifest (target dev, in target/), whichever warehouse is
+        # configured: the team target disables the drift models and their tests.
+        [
+            settings.dbt_executable(),
+            "parse",
+            "--profiles-dir",
+            ".",
+            "-q",
+            "--target",
+            "dev",
+            "--target-path",
+            "target",
+        ],
         cwd=settings.DBT_PROJECT_DIR,
         check=True,
     )

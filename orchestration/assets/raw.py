@@ -114,7 +114,8 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
 def preview(conn, table: RawTable, year: int, rows: int = 5) -> dg.MetadataValue:
     """The first rows of a year, as a table in the asset's metadata."""
     columns = list(table.columns)
-    casts = ", ".join(f'cast("{column}" as varchar)' for column in columns)
+    # Lower case: PostgreSQL's raw columns are (to_postgres.py); DuckDB matches either case.
+    casts = ", ".join(f'cast("{column.lower()}" as varchar)' for column in columns)
     records = conn.execute(
         f"select {casts} from {RAW_SCHEMA}.{table.name} where accident_year = ? limit {rows}", [year]
     ).fetchall()

@@ -401,3 +401,29 @@ def test_a_wrong_password_is_refused_naming_the_server(team_env, monkeypatch):
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
         with WarehouseResource().get_connection(read_only=True):
             pass
+
+
+def test_the_raw_asset_loads_into_postgres_through_dagster(built, postgres_cluster):
+    """The asset as `make run` materializes it, with the configured warehouse: a re-load of
+    2016, its metadata and preview read back from PostgreSQL."""
+    import dagster as dg
+
+    from orchestration.assets.raw import raw_assets
+    from orchestration.pipeline import partition_range_tags
+    from orchestration.resources import RawSourceResource
+
+    (users_asset,) = [a for a in raw_assets if a.key.path[-1] == "users"]
+    result = dg.materialize(
+        [users_asset],
+        resources={
+            "warehouse": WarehouseResource(),
+            "raw_source": RawSourceResource(kind="local", local_dir=str(SAMPLE_DIR)),
+        },
+        tags=partition_range_tags(["2016"]),
+    )
+    assert result.success
+    _, materialization = result.asset_materializations_for_node("raw__users")
+    assert materialization.metadata["loaded_rows"].value == 4998
+    preview = materialization.metadata["preview"].value
+    assert preview.records[0].data["Num_Acc"] == "201600000001"
+    assert raw_counts(postgres_cluster)["users"] == 4998
