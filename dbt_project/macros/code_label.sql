@@ -47,8 +47,9 @@
 {#- A value as the code book writes codes: text without leading zeros or ".0" (raw `dep`
     "010" and "590.0" are "10" and "590"; letters such as `gps` "M" stay as they are). -#}
 {% macro codebook_code(value) -%}
+    {%- set number = try_cast_double('cast(' ~ value ~ ' as varchar)') -%}
     coalesce(
-        {%- set number = try_cast_double('cast(' ~ value ~ ' as varchar)') %}
+        {#- a number beyond INTEGER stays as written (DuckDB's try_cast gave NULL there too) #}
         case when abs({{ number }}) < 2147483648 then cast(cast({{ number }} as integer) as varchar) end,
         cast({{ value }} as varchar)
     )
