@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -44,6 +45,8 @@ METRIC_LABELS = {
 
 def markdown_table(columns: list[str], rows: list[tuple]) -> str:
     def cell(value) -> str:
+        if isinstance(value, Decimal) and value.as_tuple().exponent == 0:
+            value = int(value)  # PostgreSQL's sum of integers, DuckDB's is an int
         if isinstance(value, int):
             return f"{value:,}"
         return str(value)

@@ -427,3 +427,24 @@ def test_the_raw_asset_loads_into_postgres_through_dagster(built, postgres_clust
     preview = materialization.metadata["preview"].value
     assert preview.records[0].data["Num_Acc"] == "201600000001"
     assert raw_counts(postgres_cluster)["users"] == 4998
+
+
+def test_the_readme_analyses_answer_the_same_on_postgres(built):
+    """`make readme`'s blocks from the warehouse (the example analyses as an analyst types them
+    in `make sql`, and the split), identical to the character on both warehouses."""
+    from orchestration import readme_figures
+
+    def blocks(warehouse: WarehouseResource) -> list[str]:
+        with warehouse.get_connection(read_only=True) as conn:
+            return [
+                *(
+                    readme_figures.analysis_block(conn, path.stem)
+                    for path in sorted(readme_figures.ANALYSES.glob("*.sql"))
+                ),
+                readme_figures.split_block(conn),
+            ]
+
+    duck = blocks(WarehouseResource(path=str(built.duckdb_path), kind="duckdb"))
+    assert blocks(WarehouseResource()) == duck
+    assert len(duck) == 4
+    assert "| full daylight | 3,385 | 45.8 | 6.3 |" in duck[2]
