@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,20 @@ def team_env(postgres_cluster):
     patch.undo()
 
 
-def warehouse_connection(cluster):
+def open_warehouse(cluster):
+    """A psycopg2 connection to the warehouse database (the caller closes it)."""
     return cluster.connect("baac_warehouse")
+
+
+@contextmanager
+def warehouse_connection(cluster):
+    """A connection for a few statements: committed, then closed."""
+    conn = open_warehouse(cluster)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
 
 
 def dbt(args: list[str], target_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -94,7 +107,7 @@ def built(team_env, postgres_cluster, tmp_path_factory) -> Built:
         }
     copy = CopyTiming()
     started = time.perf_counter()
-    pg = warehouse_connection(postgres_cluster)
+    pg = open_warehouse(postgres_cluster)
     try:
         postgres_loads = {
             name: load_raw_table_into_postgres(
@@ -271,7 +284,7 @@ def test_raw_loads_are_duckdbs_and_reloading_changes_nothing(built, postgres_clu
         "holidays": 132,
         "rejected_rows": 0,
     }
-    conn = warehouse_connection(postgres_cluster)
+    conn = open_warehouse(postgres_cluster)
     try:
         for table in RAW_TABLES.values():
             load_raw_table_into_postgres(conn, table, [SAMPLE_DIR / table.kaggle_file], YEARS)
@@ -284,7 +297,7 @@ def test_bad_input_is_rejected_as_on_duckdb_and_a_shrinking_load_changes_nothing
     built, postgres_cluster, tmp_path
 ):
     corrupted = FIXTURES_DIR / "corrupted" / "users.csv"
-    conn = warehouse_connection(postgres_cluster)
+    conn = open_warehouse(postgres_cluster)
     try:
         # 10 rows where 4,998 are loaded: refused, nothing changed.
         with pytest.raises(RawInputError, match="would shrink loaded years"):
@@ -336,7 +349,7 @@ class HeldCommit:
 
 
 def test_an_analyst_reads_while_a_raw_load_holds_its_transaction(built, postgres_cluster):
-    writer = HeldCommit(warehouse_connection(postgres_cluster))
+    writer = HeldCommit(open_warehouse(postgres_cluster))
     errors = []
 
     def load():
@@ -362,7 +375,7 @@ def test_an_analyst_reads_while_a_raw_load_holds_its_transaction(built, postgres
         thread.join(60)
     assert not errors
     assert raw_counts(postgres_cluster)["users"] == 10
-    conn = warehouse_connection(postgres_cluster)
+    conn = open_warehouse(postgres_cluster)
     try:
         load_raw_table_into_postgres(conn, USERS, [SAMPLE_DIR / USERS.kaggle_file], YEARS)
     finally:
