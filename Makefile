@@ -50,7 +50,7 @@ install: $(VENV)/.synced ## Install the locked environment into .venv
 DBT := cd dbt_project && $(BIN)/dbt
 
 manifest: install ## Parse the dbt project (the manifest Dagster reads)
-	$(DBT) parse --profiles-dir . --quiet
+	$(DBT) parse --profiles-dir . --quiet --target-path $(if $(filter postgres,$(BAAC_WAREHOUSE)),target-team,target)
 
 run: manifest ## Run the whole pipeline on the configured source (default: the shipped sample)
 	$(BIN)/python -m orchestration.pipeline
@@ -110,8 +110,14 @@ serve: install ## Scoring API and prediction page on http://127.0.0.1:8000 (HOST
 mlflow: install ## MLflow UI (runs, metrics, plots, registered models) on http://127.0.0.1:5000 (HOST, PORT)
 	$(BIN)/python -m orchestration.mlflow_ui --host $(HOST) --port $(or $(PORT),5000)
 
-sql: install ## Interactive SQL shell (DuckDB CLI, read-only) on the warehouse
-	$(BIN)/duckdb -readonly $${DUCKDB_PATH:-data/warehouse.duckdb}
+# In the team profile (BAAC_WAREHOUSE=postgres) psql on baac_warehouse, its session read-only:
+# it reads the last committed data while the pipeline writes (PostgreSQL's MVCC).
+sql: install ## Interactive SQL shell on the warehouse, read-only (DuckDB CLI; psql in the team profile)
+	@if [ "$(or $(BAAC_WAREHOUSE),duckdb)" = postgres ]; then \
+	  [ -n "$(BAAC_PG_PASSWORD)" ] || { echo "BAAC_PG_PASSWORD is not set (make team-up writes data/team/team.env)"; exit 1; }; \
+	  PGPASSWORD="$(BAAC_PG_PASSWORD)" PGOPTIONS="-c default_transaction_read_only=on" \
+	    psql -h $(or $(BAAC_PG_HOST),127.0.0.1) -p $(or $(BAAC_PG_PORT),55432) -U $(or $(BAAC_PG_USER),baac) baac_warehouse; \
+	else $(BIN)/duckdb -readonly $${DUCKDB_PATH:-data/warehouse.duckdb}; fi
 
 clean: ## Delete the warehouse, the drift files, the MLflow store and the run history (downloads and the prediction log stay)
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/monitoring data/mlflow dbt_project/target

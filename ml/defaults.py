@@ -51,3 +51,40 @@ def mlflow_tracking_uri() -> str:
 def mlflow_artifact_root() -> Path:
     """Where the embedded MLflow store keeps artifacts (``MLFLOW_ARTIFACT_ROOT``)."""
     return path_from_env("MLFLOW_ARTIFACT_ROOT", DATA_DIR / "mlflow" / "artifacts")
+
+
+#: The warehouse kinds ``BAAC_WAREHOUSE`` may name: the embedded DuckDB file (default) or the
+#: team profile's PostgreSQL database.
+WAREHOUSE_KINDS = ("duckdb", "postgres")
+#: The team profile's warehouse database (orchestration/team/postgres.py creates it).
+POSTGRES_WAREHOUSE_DATABASE = "baac_warehouse"
+
+
+def warehouse_kind() -> str:
+    """Which warehouse the pipeline, dbt and the ML read use (``BAAC_WAREHOUSE``): ``duckdb``
+    (default, embedded) or ``postgres`` (the team profile)."""
+    kind = (os.environ.get("BAAC_WAREHOUSE") or "duckdb").strip().lower()
+    if kind not in WAREHOUSE_KINDS:
+        raise ValueError(f"BAAC_WAREHOUSE must be one of {', '.join(WAREHOUSE_KINDS)}, not {kind!r}")
+    return kind
+
+
+def postgres_settings() -> dict[str, str | int]:
+    """The team profile's PostgreSQL connection (``BAAC_PG_HOST``, ``BAAC_PG_PORT``,
+    ``BAAC_PG_USER``, ``BAAC_PG_PASSWORD``), as psycopg2/libpq keywords without the database.
+    The password has no default: without it this fails naming the variable."""
+    password = os.environ.get("BAAC_PG_PASSWORD")
+    if not password:
+        raise ValueError(
+            "BAAC_PG_PASSWORD is not set: the team profile's PostgreSQL needs its password "
+            "(make team-up writes it to data/team/team.env)"
+        )
+    port = os.environ.get("BAAC_PG_PORT") or "55432"
+    if not port.isdigit():
+        raise ValueError(f"BAAC_PG_PORT must be a port number, not {port!r}")
+    return {
+        "host": os.environ.get("BAAC_PG_HOST") or "127.0.0.1",
+        "port": int(port),
+        "user": os.environ.get("BAAC_PG_USER") or "baac",
+        "password": password,
+    }

@@ -25,7 +25,7 @@ COLUMNS_SEED = Path("seeds") / "baac_columns.csv"
 @dataclass(frozen=True)
 class Feature:
     name: str
-    data_type: str  # the dbt contract type: integer, double, ...
+    data_type: str  # the dbt contract type: integer, double precision, ...
     description: str
     #: For a categorical feature: allowed code -> English label, from the code book.
     codes: dict[int, str] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from dagster._core.storage.tags import (
 )
 
 from orchestration import settings
+from orchestration.resources import WarehouseResource
 
 
 def partition_range_tags(years: list[str]) -> dict[str, str]:
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job", default="baac_pipeline")
     args = parser.parse_args(argv)
     years = settings.parse_years(args.years) if args.years else settings.pipeline_years()
-    print(f"Running {args.job} for {years[0]}-{years[-1]} on {settings.duckdb_path()}")
+    print(f"Running {args.job} for {years[0]}-{years[-1]} on {WarehouseResource().describe()}")
     # The project's instance, so that the run shows in the UI (the Makefile sets it too).
     os.environ.setdefault("DAGSTER_HOME", str(settings.DATA_DIR / "dagster_home"))
     result = run_pipeline(years, dg.DagsterInstance.get(), args.job)

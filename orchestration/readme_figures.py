@@ -16,15 +16,16 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 from mlflow import MlflowClient
 
 from ml import registry
 from ml.metrics import HEADLINE_METRICS
 from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, PREVIOUS_FEATURE_SET
 from orchestration import settings
+from orchestration.resources import WarehouseResource
 
 README = settings.PROJECT_ROOT / "README.md"
 ANALYSES = settings.DBT_PROJECT_DIR / "analyses"
@@ -44,6 +45,8 @@ METRIC_LABELS = {
 
 def markdown_table(columns: list[str], rows: list[tuple]) -> str:
     def cell(value) -> str:
+        if isinstance(value, Decimal) and value.as_tuple().exponent == 0:
+            value = int(value)  # PostgreSQL's sum of integers, DuckDB's is an int
         if isinstance(value, int):
             return f"{value:,}"
         return str(value)
@@ -59,14 +62,14 @@ def analysis_sql(name: str) -> str:
     return re.sub(r"\{\{\s*ref\('(\w+)'\)\s*\}\}", lambda m: f"marts.{m.group(1)}", text).strip()
 
 
-def analysis_block(conn: duckdb.DuckDBPyConnection, name: str) -> str:
+def analysis_block(conn, name: str) -> str:
     sql = analysis_sql(name)
     result = conn.execute(sql)
     columns = [d[0] for d in result.description]
     return f"{markdown_table(columns, result.fetchall())}\n\n```sql\n{sql}\n```\n"
 
 
-def split_block(conn: duckdb.DuckDBPyConnection) -> str:
+def split_block(conn) -> str:
     counts = dict(
         conn.execute("select split, count(*) from intermediate.int_accident_splits group by 1").fetchall()
     )
@@ -118,10 +121,13 @@ def results_block(client: MlflowClient) -> str:
     return header + table
 
 
-def compute_blocks(warehouse: Path, tracking_uri: str) -> dict[str, str]:
-    """Every generated block of the README, by name."""
+def compute_blocks(warehouse: Path | WarehouseResource, tracking_uri: str) -> dict[str, str]:
+    """Every generated block of the README, by name, from a DuckDB file or the configured
+    warehouse (PostgreSQL in the team profile)."""
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
+    if isinstance(warehouse, Path):
+        warehouse = WarehouseResource(path=str(warehouse), kind="duckdb")
+    with warehouse.get_connection(read_only=True) as conn:
         blocks: dict[str, Callable[[], str]] = {
             "q1-seat-belt": lambda: analysis_block(conn, "seat_belt_and_severity"),
             "q2-lighting": lambda: analysis_block(conn, "severity_by_lighting"),
@@ -146,19 +152,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the README is not up to date")
     args = parser.parse_args(argv)
     subprocess.run(
-        [settings.dbt_executable(), "parse", "--profiles-dir", ".", "-q"],
+        # The embedded project's manifest (target dev, in target/), whichever warehouse is
+        # configured: the team target disables the drift models and their tests.
+        [
+            settings.dbt_executable(),
+            "parse",
+            "--profiles-dir",
+            ".",
+            "-q",
+            "--target",
+            "dev",
+            "--target-path",
+            "target",
+        ],
         cwd=settings.DBT_PROJECT_DIR,
         check=True,
     )
     current = README.read_text(encoding="utf-8")
-    updated = render(current, compute_blocks(settings.duckdb_path(), settings.mlflow_tracking_uri()))
+    warehouse = WarehouseResource()
+    updated = render(current, compute_blocks(warehouse, settings.mlflow_tracking_uri()))
     if args.check:
         if updated != current:
             print("README.md figures are out of date: run `make readme`", file=sys.stderr)
             return 1
         return 0
     README.write_text(updated, encoding="utf-8")
-    print(f"README.md figures written from {settings.duckdb_path()}")
+    print(f"README.md figures written from {warehouse.describe()}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Dagster resources: the DuckDB warehouse and the raw-file source.
+"""Dagster resources: the warehouse (DuckDB, or PostgreSQL in the team profile) and the
+raw-file source.
 
 Unset fields fall back to the settings *when used*, not when this module is imported, so
 a test or a user can set DUCKDB_PATH or BAAC_* after the definitions are loaded.
@@ -16,7 +17,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from ml.defaults import POSTGRES_WAREHOUSE_DATABASE, postgres_settings, warehouse_kind
 from orchestration import settings
+from orchestration.ingestion.load import LoadResult, load_raw_table
 from orchestration.ingestion.sources import source_files
 from orchestration.ingestion.tables import RawTable
 
@@ -40,26 +43,69 @@ def lock_holder(error: Exception) -> str:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file (default: ``DUCKDB_PATH``, else data/warehouse.duckdb).
+    """The warehouse: the DuckDB file (default: ``DUCKDB_PATH``, else data/warehouse.duckdb),
+    or with ``BAAC_WAREHOUSE=postgres`` (or ``kind``) the team profile's PostgreSQL database
+    ``baac_warehouse`` on the server of the ``BAAC_PG_*`` variables.
 
     DuckDB lets one process hold a file for writing. When another one does (`make run`
     while a run from the UI is going, `make sql` left open), this waits for it, up to
     ``lock_timeout_seconds`` (``BAAC_WAREHOUSE_LOCK_TIMEOUT``, default 120), then fails
-    naming the file and the process that holds it.
+    naming the file and the process that holds it. PostgreSQL has no such lock: readers see
+    the last committed data while a load or a dbt build writes.
     """
 
     path: str | None = None
     lock_timeout_seconds: float | None = None
+    kind: str | None = None
+
+    def warehouse_kind(self) -> str:
+        return self.kind or warehouse_kind()
 
     def database_path(self) -> Path:
         return Path(self.path) if self.path else settings.duckdb_path()
 
+    def describe(self) -> str:
+        """Where the warehouse is, for messages (never the password)."""
+        if self.warehouse_kind() == "postgres":
+            pg = postgres_settings()
+            return f"postgresql://{pg['user']}@{pg['host']}:{pg['port']}/{POSTGRES_WAREHOUSE_DATABASE}"
+        return str(self.database_path())
+
+    def load_raw_table(
+        self, table: RawTable, files: list[Path], years: list[int], allow_shrinking: bool, log=None
+    ) -> LoadResult:
+        """Replace ``years`` of ``raw.<table>`` with the rows of ``files``: the same checks and
+        rejects on either warehouse (orchestration/ingestion/load.py, to_postgres.py)."""
+        if self.warehouse_kind() == "postgres":
+            from orchestration.ingestion.to_postgres import load_raw_table_into_postgres
+            from orchestration.postgres_warehouse import connect_postgres
+
+            conn = connect_postgres()
+            try:
+                return load_raw_table_into_postgres(
+                    conn, table, files, years, allow_shrinking=allow_shrinking
+                )
+            finally:
+                conn.close()
+        with self.get_connection(log=log) as conn:
+            return load_raw_table(conn, table, files, years, allow_shrinking=allow_shrinking)
+
     @contextmanager
-    def get_connection(
-        self, read_only: bool = False, log: Callable[[str], None] | None = None
-    ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the warehouse; while another process holds it, waits (saying once,
-        through ``log``, which process holds it) up to the timeout."""
+    def get_connection(self, read_only: bool = False, log: Callable[[str], None] | None = None) -> Iterator:
+        """A connection to the warehouse (``execute(sql, params)`` as DuckDB's); on DuckDB,
+        while another process holds the file, waits (saying once, through ``log``, which
+        process holds it) up to the timeout."""
+        if self.warehouse_kind() == "postgres":
+            from orchestration.postgres_warehouse import PostgresWarehouseConnection, connect_postgres
+
+            raw = connect_postgres()
+            raw.set_session(readonly=read_only, autocommit=True)
+            conn = PostgresWarehouseConnection(raw)
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
         path = self.database_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         timeout = self.lock_timeout_seconds

@@ -21,6 +21,7 @@ from ml.defaults import (
     mlflow_tracking_uri,
     monitoring_dir,
     prediction_log_dir,
+    warehouse_kind,
 )
 from ml.defaults import path_from_env as _path_from_env
 
@@ -47,6 +48,14 @@ KAGGLE_DATASET = "ahmedlahlou/accidents-in-france-from-2005-to-2016"
 def duckdb_path() -> Path:
     """The DuckDB warehouse file (``DUCKDB_PATH``)."""
     return _path_from_env("DUCKDB_PATH", DATA_DIR / "warehouse.duckdb")
+
+
+def dbt_target_path() -> Path:
+    """Where dbt's manifest for Dagster lives, relative to the dbt project: ``target`` for the
+    embedded DuckDB warehouse, ``target-team`` for PostgreSQL (``BAAC_WAREHOUSE``), whose
+    graph has no drift models (they are DuckDB's alone): a manifest parsed for one warehouse is
+    never read for the other."""
+    return Path("target-team" if warehouse_kind() == "postgres" else "target")
 
 
 def warehouse_lock_timeout_seconds() -> float:

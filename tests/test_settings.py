@@ -26,3 +26,52 @@ def test_paths_follow_environment_variables(monkeypatch, tmp_path):
 def test_every_year_is_the_default(monkeypatch):
     monkeypatch.delenv("BAAC_YEARS", raising=False)
     assert settings.pipeline_years() == [str(y) for y in range(2005, 2019)]
+
+
+def test_the_warehouse_is_duckdb_unless_told_postgres(monkeypatch):
+    from ml.defaults import warehouse_kind
+
+    monkeypatch.delenv("BAAC_WAREHOUSE", raising=False)
+    assert warehouse_kind() == "duckdb"
+    monkeypatch.setenv("BAAC_WAREHOUSE", "postgres")
+    assert warehouse_kind() == "postgres"
+    monkeypatch.setenv("BAAC_WAREHOUSE", "sqlite")
+    with pytest.raises(ValueError, match="BAAC_WAREHOUSE must be one of duckdb, postgres, not 'sqlite'"):
+        warehouse_kind()
+
+
+def test_postgres_needs_its_password_and_defaults_the_rest(monkeypatch):
+    from ml.defaults import postgres_settings
+
+    for name in ("BAAC_PG_HOST", "BAAC_PG_PORT", "BAAC_PG_USER", "BAAC_PG_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="BAAC_PG_PASSWORD is not set"):
+        postgres_settings()
+    monkeypatch.setenv("BAAC_PG_PASSWORD", "secret")
+    assert postgres_settings() == {"host": "127.0.0.1", "port": 55432, "user": "baac", "password": "secret"}
+    monkeypatch.setenv("BAAC_PG_PORT", "5432x")
+    with pytest.raises(ValueError, match="BAAC_PG_PORT"):
+        postgres_settings()
+
+
+def test_dbt_profile_names_a_wrong_warehouse_kind(tmp_path):
+    import os
+    import subprocess
+
+    # dbt ls renders the profile (either target builds for real in the other tests).
+    def dbt_ls(kind: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "BAAC_WAREHOUSE": kind, "BAAC_PG_PASSWORD": "x"}
+        return subprocess.run(
+            [
+                settings.dbt_executable(), "ls", "--profiles-dir", ".", "--target-path", str(tmp_path),
+                "--resource-type", "seed", "--output", "json", "--output-keys", "name", "-q",
+            ],
+            cwd=settings.DBT_PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+
+    wrong = dbt_ls("sqlite")
+    assert wrong.returncode != 0
+    assert "BAAC_WAREHOUSE must be duckdb or postgres" in wrong.stdout + wrong.stderr

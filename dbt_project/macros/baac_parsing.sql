@@ -4,7 +4,7 @@
 {#- The accident year of an accident number: Num_Acc is the 4-digit year followed by an
     8-digit serial (Python: ml.baac.accident_year). -#}
 {% macro accident_year_from_num_acc(num_acc) -%}
-    cast({{ num_acc }} // 100000000 as integer)
+    cast({{ integer_divide(num_acc, 100000000) }} as integer)
 {%- endmacro %}
 
 {#- Four-digit year from `an` (2-digit in 2005-2018, 4-digit in some later files). -#}
@@ -18,7 +18,7 @@
 {% macro hour_from_hrmn(hrmn) -%}
     case
         when {{ hrmn }} = 1 then 0
-        when {{ hrmn }} between 0 and 2359 and {{ hrmn }} % 100 < 60 then {{ hrmn }} // 100
+        when {{ hrmn }} between 0 and 2359 and {{ hrmn }} % 100 < 60 then {{ integer_divide(hrmn, 100) }}
     end
 {%- endmacro %}
 
@@ -32,15 +32,15 @@
 {#- A whole number written as text ("3", "3.0", "003"); NULL for anything else ("7.5", ""). -#}
 {% macro whole_number(raw) -%}
     case
-        when try_cast({{ raw }} as double) = trunc(try_cast({{ raw }} as double))
-            then cast(try_cast({{ raw }} as double) as integer)
+        when {{ try_cast_double(raw) }} = trunc({{ try_cast_double(raw) }})
+            then cast({{ try_cast_double(raw) }} as integer)
     end
 {%- endmacro %}
 
 {#- Coordinates are integers in 1e-5 degrees ("5051199", Kaggle "4873910.0"); 0, empty and
     junk such as "-" mean not recorded. -#}
 {% macro degrees_from_raw(raw) -%}
-    nullif(try_cast({{ raw }} as double), 0) / 100000.0
+    nullif({{ try_cast_double(raw) }}, 0) / 100000.0
 {%- endmacro %}
 
 {#- The files give overseas coordinates without their minus sign (Réunion 2093729 is
@@ -59,12 +59,13 @@
     Corsica as 201/202 (2A/2B), overseas as their 3-digit code (971). The Kaggle copy may
     write "590.0". -#}
 {% macro department_code(dep_raw) -%}
+    {%- set number = try_cast_double(dep_raw) %}
     case
-        when try_cast({{ dep_raw }} as double) = 201 then '2A'
-        when try_cast({{ dep_raw }} as double) = 202 then '2B'
-        when try_cast({{ dep_raw }} as double) >= 970 then cast(cast(try_cast({{ dep_raw }} as double) as integer) as varchar)
-        when try_cast({{ dep_raw }} as double) >= 10
-            then lpad(cast(cast(try_cast({{ dep_raw }} as double) as integer) // 10 as varchar), 2, '0')
+        when {{ number }} = 201 then '2A'
+        when {{ number }} = 202 then '2B'
+        when {{ number }} >= 970 then cast(cast({{ number }} as integer) as varchar)
+        when {{ number }} >= 10
+            then lpad(cast({{ integer_divide('cast(' ~ number ~ ' as integer)', 10) }} as varchar), 2, '0')
     end
 {%- endmacro %}
 
@@ -83,8 +84,8 @@
     The undocumented one-digit codes (1, 2, 3, 9) and 10/20 give the equipment only. -#}
 {% macro safety_equipment_from_secu(secu) -%}
     case
-        when {{ secu }} between 11 and 99 and {{ secu }} % 10 between 1 and 3 then {{ secu }} // 10
-        when {{ secu }} in (10, 20) then {{ secu }} // 10
+        when {{ secu }} between 11 and 99 and {{ secu }} % 10 between 1 and 3 then {{ integer_divide(secu, 10) }}
+        when {{ secu }} in (10, 20) then {{ integer_divide(secu, 10) }}
         when {{ secu }} in (1, 2, 3, 9) then {{ secu }}
     end
 {%- endmacro %}

@@ -27,10 +27,8 @@
     {%- endif %}
     select
         {%- for column in columns %}
-            map_from_entries(
-                list({'key': code, 'value': label_en})
-                    filter (where codebook_entry = '{{ codebook_entry(column) }}' and code is not null)
-            ) as {{ column }}__labels,
+            {{ label_map_agg('code', 'label_en',
+                "codebook_entry = '" ~ codebook_entry(column) ~ "' and code is not null") }} as {{ column }}__labels,
         {%- endfor %}
         count(*) as codes
     from {{ ref('stg_codebook_codes') }}
@@ -41,7 +39,7 @@
     does not know reads "unknown code N" (the accepted_codes test counts them). -#}
 {% macro code_label(column_name, code=none) -%}
     coalesce(
-        map_extract_value({{ column_name }}__labels, cast({{ code or column_name }} as varchar)),
+        {{ label_map_lookup(column_name ~ '__labels', 'cast(' ~ (code or column_name) ~ ' as varchar)') }},
         'unknown code ' || cast({{ code or column_name }} as varchar)
     )
 {%- endmacro %}
@@ -49,8 +47,10 @@
 {#- A value as the code book writes codes: text without leading zeros or ".0" (raw `dep`
     "010" and "590.0" are "10" and "590"; letters such as `gps` "M" stay as they are). -#}
 {% macro codebook_code(value) -%}
+    {%- set number = try_cast_double('cast(' ~ value ~ ' as varchar)') -%}
     coalesce(
-        cast(try_cast(try_cast({{ value }} as double) as integer) as varchar),
+        {#- a number beyond INTEGER stays as written (DuckDB's try_cast gave NULL there too) #}
+        case when abs({{ number }}) < 2147483648 then cast(cast({{ number }} as integer) as varchar) end,
         cast({{ value }} as varchar)
     )
 {%- endmacro %}

@@ -15,7 +15,7 @@ where {{ column_name }} is not null
         select code from {{ ref('stg_codebook_codes') }}
         where codebook_entry = '{{ codebook_entry(column_name) }}'
     )
-group by all
+group by 1, 2
 {% endtest %}
 
 {#- No code column of the model holds a value its code book calls "not recorded"
@@ -31,7 +31,7 @@ group by all
     {%- endfor -%}
 {%- endif %}
 with not_recorded as (
-    select "table" || '.' || "column" as codebook_entry, unnest(string_split(not_recorded_values, ';')) as code
+    select "table" || '.' || "column" as codebook_entry, unnest(string_to_array(not_recorded_values, ';')) as code
     from {{ ref('baac_columns') }}
 )
 {%- for column in coded %}
@@ -40,7 +40,7 @@ from {{ model }}
 where {{ codebook_code(column.name) }} in (
     select code from not_recorded where codebook_entry = '{{ column.meta["codes"] }}'
 )
-group by all
+group by 1, 2
 {{ "union all" if not loop.last }}
 {%- else %}
 select null as column_name, null as code, 0 as rows where false
@@ -70,7 +70,7 @@ from {{ model }} as child
 left join {{ to }} as parent
     on {% for c in columns %}child.{{ c }} = parent.{{ c }}{{ " and " if not loop.last }}{% endfor %}
 where parent.{{ columns[0] }} is null
-group by all
+group by {% for c in columns %}child.{{ c }}{{ ", " if not loop.last }}{% endfor %}
 {% endtest %}
 
 {#- The share of an accident's reported points that are rejected (placeholders, outside the

@@ -36,7 +36,11 @@ def baac_dbt_project() -> DbtProject:
     else once if missing (the Makefile parses before `run` and `test`). It is parsed with this
     environment's dbt: dagster-dbt's own preparer looks for dbt on PATH only, which a code
     server started by `dagster dev` may not have."""
-    project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+    project = DbtProject(
+        project_dir=settings.DBT_PROJECT_DIR,
+        profiles_dir=settings.DBT_PROJECT_DIR,
+        target_path=settings.dbt_target_path(),
+    )
     if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists():
         cli = DbtCliResource(project_dir=project, dbt_executable=settings.dbt_executable())
         cli.cli(["parse", "--quiet"], target_path=project.target_path).wait()

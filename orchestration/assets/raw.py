@@ -5,7 +5,6 @@ import warnings
 import dagster as dg
 
 from orchestration import settings
-from orchestration.ingestion.load import load_raw_table
 from orchestration.ingestion.tables import (
     LINEAGE_COLUMNS,
     RAW_SCHEMA,
@@ -33,7 +32,7 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
     @dg.asset(
         key=[RAW_SCHEMA, table.name],
         group_name="raw",
-        description=f"{table.description} Loaded as-is from the source CSV into DuckDB.",
+        description=f"{table.description} Loaded as-is from the source CSV into the warehouse.",
         partitions_def=accident_years,
         backfill_policy=dg.BackfillPolicy.single_run(),
         metadata={
@@ -64,8 +63,9 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
         years = [int(key) for key in context.partition_keys]
         files = raw_source.files_for(table, years, context.log)
         context.log.info(f"Loading {table.name} for {years[0]}-{years[-1]} from {files}")
-        with warehouse.get_connection(log=context.log.warning) as conn:
-            result = load_raw_table(conn, table, files, years, allow_shrinking=config.allow_shrinking)
+        result = warehouse.load_raw_table(
+            table, files, years, allow_shrinking=config.allow_shrinking, log=context.log.warning
+        )
         context.log.info(
             f"{table.name}: {result.loaded_rows:,} rows loaded, {result.rejected_rows:,} rejected"
         )
@@ -114,7 +114,8 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
 def preview(conn, table: RawTable, year: int, rows: int = 5) -> dg.MetadataValue:
     """The first rows of a year, as a table in the asset's metadata."""
     columns = list(table.columns)
-    casts = ", ".join(f'cast("{column}" as varchar)' for column in columns)
+    # Lower case: PostgreSQL's raw columns are (to_postgres.py); DuckDB matches either case.
+    casts = ", ".join(f'cast("{column.lower()}" as varchar)' for column in columns)
     records = conn.execute(
         f"select {casts} from {RAW_SCHEMA}.{table.name} where accident_year = ? limit {rows}", [year]
     ).fetchall()

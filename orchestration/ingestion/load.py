@@ -151,7 +151,7 @@ def load_raw_table(
             ).fetchall()
         )
         if not allow_shrinking:
-            _refuse_shrinking(table, files, before, result.loaded_by_year)
+            refuse_shrinking(table, files, before, result.loaded_by_year)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -162,10 +162,11 @@ def load_raw_table(
     return result
 
 
-def _refuse_shrinking(
+def refuse_shrinking(
     table: RawTable, files: list[Path], before: dict[int, int], after: dict[int, int]
 ) -> None:
-    """A delivery must not erase a loaded year by accident: an empty or truncated file."""
+    """A delivery must not erase a loaded year by accident: an empty or truncated file
+    (``before`` and ``after``: rows per year; also the rule of the PostgreSQL load)."""
     shrunk = {
         year: (rows, after.get(year, 0))
         for year, rows in before.items()

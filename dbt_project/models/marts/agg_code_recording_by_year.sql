@@ -36,9 +36,8 @@ counted as (
             column_name,
             value,
             count(*) as rows
-        from {{ model }}_codes
-        unpivot include nulls (value for column_name in ({{ coded[model] | join(', ') }}))
-        group by all
+        from ({{ unpivot_including_nulls(model ~ '_codes', ['accident_year'], coded[model]) }}) as unpivoted
+        group by accident_year, column_name, value
         {{ "union all" if not loop.last }}
     {%- endfor %}
 ),
@@ -83,4 +82,4 @@ select
     round(coalesce(sum(rows) filter (where is_not_recorded), 0) / sum(rows), 4) as not_recorded_share,
     round(coalesce(sum(rows) filter (where is_none), 0) / sum(rows), 4) as none_share
 from labelled
-group by all
+group by model_name, column_name, codebook_entry, accident_year

@@ -6,4 +6,4 @@ select
     weather,
     {{ severity_measures() }}
 from {{ ref('fct_road_users') }}
-group by all
+group by lighting_code, lighting, weather_code, weather

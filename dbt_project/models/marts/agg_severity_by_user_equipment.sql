@@ -8,4 +8,10 @@ select
     safety_equipment_use,
     {{ severity_measures() }}
 from {{ ref('fct_road_users') }}
-group by all
+group by
+    user_category_code,
+    user_category,
+    safety_equipment_code,
+    safety_equipment,
+    safety_equipment_use_code,
+    safety_equipment_use

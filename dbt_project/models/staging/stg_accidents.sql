@@ -18,7 +18,7 @@ renamed as (
         atm as weather_code,
         col as collision_code,
         com as commune_raw,
-        nullif(trim(adr), '') as address,
+        nullif({{ trim_spaces('adr') }}, '') as address,
         gps as gps_zone_code,
         {{ signed_latitude(degrees_from_raw('lat'), department_code('dep')) }} as reported_latitude,
         {{ signed_longitude(degrees_from_raw('long'), department_code('dep')) }} as reported_longitude,
@@ -32,10 +32,10 @@ renamed as (
 dated as (
     select
         *,
-        -- try(): an impossible date (30 February) is NULL, not a failed build.
-        try(make_date(accident_year, month, day)) as accident_date,
+        -- An impossible date (30 February) is NULL, not a failed build.
+        {{ safe_make_date('accident_year', 'month', 'day') }} as accident_date,
         case
-            when hour is not null then try(make_timestamp(accident_year, month, day, hour, minute, 0))
+            when hour is not null then {{ safe_make_timestamp('accident_year', 'month', 'day', 'hour', 'minute') }}
         end as accident_at
     from renamed
 )

@@ -9,9 +9,9 @@ renamed as (
     select
         Num_Acc as num_acc,
         catr as road_category_code,
-        nullif(trim(voie), '') as road_number,
+        nullif({{ trim_spaces('voie') }}, '') as road_number,
         nullif(v1, 0) as road_number_index,
-        nullif(trim(v2), '') as road_number_letter,
+        nullif({{ trim_spaces('v2') }}, '') as road_number_letter,
         nullif(circ, 0) as traffic_regime_code,
         nullif(nbv, 0) as lane_count,
         -- One numeric form: data.gouv writes "3", the Kaggle copy "3.0".
