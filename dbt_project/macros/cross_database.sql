@@ -2,7 +2,7 @@
     team) write the same thing differently: one macro each, dispatched on the adapter
     (`adapter.dispatch`: `duckdb__`, `postgres__`, else `default__`), so that every model is
     written once. Everything else in the models is SQL both accept. Each pair gives the same
-    values on the same rows (tests/team/test_dbt_on_postgres.py builds both and compares). -#}
+    values on the same rows (tests/team/test_warehouse_on_postgres.py builds both and compares). -#}
 
 {#- Text as a double, NULL when it is not a number ("-", "", "12a"). -#}
 {% macro try_cast_double(value) -%}
