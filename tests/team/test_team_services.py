@@ -1,0 +1,340 @@
+"""The team profile's services as real processes: ``up`` starts every unit of deploy/systemd
+on free ports (PostgreSQL, MLflow with basic auth, the Dagster code server, webserver and
+daemon, the API); Dagster runs go through the webserver's queue and the daemon into
+PostgreSQL; MLflow registers and serves a champion over HTTP; killed servers fail clearly and
+recover; ``down`` leaves no process and frees every port.
+
+The tests share one team (module fixture) and run in file order, in one xdist group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from conftest import free_port
+from mlflow.exceptions import MlflowException
+from sklearn.dummy import DummyClassifier
+
+from api.model_store import ChampionStore
+from ml import registry
+from ml.defaults import DBT_PROJECT_DIR, PROJECT_ROOT
+from ml.features import load_feature_spec
+from orchestration.team import launcher
+from orchestration.team.team_env import DEFAULT_PORTS
+
+pytestmark = [pytest.mark.xdist_group("team_services"), pytest.mark.attack]
+
+LOCATION = {"repositoryLocationName": "baac", "repositoryName": "__repository__"}
+RUN_TIMEOUT_SECONDS = 240
+
+
+@pytest.fixture(scope="module")
+def team():
+    """``up`` in a fresh team folder (traversable by the postgres user), on free ports; the
+    test process gets the team's MLflow variables as `make` would export them."""
+    folder = Path(tempfile.mkdtemp(prefix="baac-team-"))
+    folder.chmod(0o755)
+    saved_uri = mlflow.get_tracking_uri()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BAAC_TEAM_DIR", str(folder / "team"))
+        patch.setenv("DUCKDB_PATH", str(folder / "warehouse.duckdb"))
+        patch.setenv("BAAC_LANDING_DIR", str(folder / "landing"))
+        for name in DEFAULT_PORTS:
+            patch.setenv(name, str(free_port()))
+        try:
+            started = time.monotonic()
+            team = launcher.up()
+            print(f"team up in {time.monotonic() - started:.0f} s")
+            for name, value in team.variables.items():
+                if name.startswith("MLFLOW_"):
+                    patch.setenv(name, value)
+            yield team
+        finally:
+            launcher.down()
+            mlflow.set_tracking_uri(saved_uri)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def port(team, name: str) -> int:
+    return int(team.variables[name])
+
+
+def graphql(team, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port(team, 'BAAC_DAGSTER_PORT')}/graphql",
+        data=body,
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return {"status": error.code, **json.loads(error.read())}
+
+
+def launch(team, job: str, tags: dict[str, str]) -> str:
+    result = graphql(
+        team,
+        """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+             __typename ... on LaunchRunSuccess { run { runId status } }
+             ... on PythonError { message } } }""",
+        {
+            "p": {
+                "selector": {**LOCATION, "jobName": job},
+                "runConfigData": {},
+                "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+            }
+        },
+    )["data"]["launchRun"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    assert result["run"]["status"] == "QUEUED"  # the queued run coordinator: the daemon starts it
+    return result["run"]["runId"]
+
+
+def wait_for_run(team, run_id: str) -> str:
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        run = graphql(
+            team, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id}
+        )["data"]["runOrError"]
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return run["status"]
+        time.sleep(2)
+    raise AssertionError(f"run {run_id} did not finish within {RUN_TIMEOUT_SECONDS} s")
+
+
+def pg_rows(team, sql: str, *args) -> list[tuple]:
+    conn = team.cluster().connect("baac_dagster")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchall()
+    finally:
+        conn.close()
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_up_starts_every_unit_once_and_make_reads_team_env(team, capsys):
+    units = team.units()
+    assert [u.name for u in units] == [
+        "baac-mlflow",
+        "baac-api",
+        "baac-dagster-code",
+        "baac-dagster-webserver",
+        "baac-dagster-daemon",
+    ]
+    pids = {u.name: launcher.running_pid(team, u) for u in units}
+    assert all(pids.values()), pids
+    for unit in units:
+        assert launcher.answers(unit.health, unit.environment), unit.name
+    assert (team.directory / "team.env").stat().st_mode & 0o777 == 0o600
+
+    launcher.up()  # again: nothing starts twice
+    said = capsys.readouterr().out
+    assert said.count("already running") == len(units) + 1, said  # and postgres
+    assert {u.name: launcher.running_pid(team, u) for u in units} == pids
+
+    # The Makefile includes team.env and exports it: make team-status sees the same team.
+    status = subprocess.run(
+        ["make", "-s", "team-status"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"on port {team.variables['BAAC_PG_PORT']}" in status.stdout
+
+
+def test_a_run_launched_through_the_webserver_is_queued_then_run_by_the_daemon(team):
+    entries = graphql(
+        team,
+        """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+             locationOrLoadError { __typename ... on RepositoryLocation { repositories { jobs { name } } } }
+           } } } }""",
+    )["data"]["workspaceOrError"]["locationEntries"]
+    assert [(e["name"], e["loadStatus"]) for e in entries] == [("baac", "LOADED")]
+    jobs = {j["name"] for j in entries[0]["locationOrLoadError"]["repositories"][0]["jobs"]}
+    assert {"load_raw", "baac_pipeline", "monitoring"} <= jobs
+
+    # The automation sensor would run dbt and the ML chain after the load: stopped through
+    # the webserver, the daemon (another process) reads that from PostgreSQL.
+    sensor = graphql(
+        team,
+        """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
+             ... on Sensor { jobOriginId sensorState { id selectorId } } } }""",
+        {"s": {**LOCATION, "sensorName": "baac_automation"}},
+    )["data"]["sensorOrError"]
+    stopped = graphql(
+        team,
+        """mutation($id: String, $origin: String, $selector: String) {
+             stopSensor(id: $id, jobOriginId: $origin, jobSelectorId: $selector) {
+               ... on StopSensorMutationResult { instigationState { status } } } }""",
+        {
+            "id": sensor["sensorState"]["id"],
+            "origin": sensor["jobOriginId"],
+            "selector": sensor["sensorState"]["selectorId"],
+        },
+    )
+    assert stopped["data"]["stopSensor"]["instigationState"]["status"] == "STOPPED"
+
+    run_id = launch(team, "load_raw", {"dagster/partition": "2016"})
+    assert wait_for_run(team, run_id) == "SUCCESS"
+    assert pg_rows(team, "select status from runs where run_id = %s", run_id) == [("SUCCESS",)]
+    events = {
+        row[0]
+        for row in pg_rows(
+            team, "select distinct dagster_event_type from event_logs where run_id = %s", run_id
+        )
+    }
+    assert {"PIPELINE_ENQUEUED", "PIPELINE_DEQUEUED", "PIPELINE_SUCCESS"} <= events, events
+
+
+def mlflow_url(team) -> str:
+    return team.variables["MLFLOW_TRACKING_URI"]
+
+
+def http_status(url: str, user: str | None = None, password: str | None = None) -> int:
+    request = urllib.request.Request(url)
+    if user:
+        request.add_header("Authorization", "Basic " + b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_mlflow_refuses_anonymous_and_wrong_passwords(team):
+    url = f"{mlflow_url(team)}/api/2.0/mlflow/experiments/search?max_results=1"
+    user, password = team.variables["MLFLOW_TRACKING_USERNAME"], team.variables["MLFLOW_TRACKING_PASSWORD"]
+    assert http_status(url) == 401
+    assert http_status(url, user, secrets.token_urlsafe(8)) == 401
+    assert http_status(url, "admin", "password1234") == 401  # MLflow's old built-in default
+    assert http_status(url, user, password) == 200
+
+
+def tiny_model(spec) -> tuple[DummyClassifier, pd.DataFrame]:
+    """A real estimator over every feature (its skill is not the point: the transport is)."""
+    features = pd.DataFrame({name: [0.0, 1.0, 0.0, 1.0] for name in spec.names})
+    return DummyClassifier(strategy="prior").fit(features, [1, 2, 3, 4]), features
+
+
+def test_the_api_store_loads_a_champion_registered_over_http(team):
+    spec = load_feature_spec(DBT_PROJECT_DIR)
+    estimator, features = tiny_model(spec)
+    client = registry.configure_tracking(mlflow_url(team))
+    with mlflow.start_run() as run:
+        registry.log_json({"weather": 1}, registry.TYPICAL_ROAD_USER_ARTIFACT)
+        info = registry.log_sklearn_model(estimator, "model", features.head(2))
+    version = registry.register_version(client, info.model_uri, run.info.run_id, {"trained_at": "now"})
+    client.set_registered_model_alias(registry.REGISTERED_MODEL, registry.CHAMPION, version)
+
+    # Proxied: the artifacts are under the team folder, the client only spoke HTTP.
+    artifacts = team.directory / "mlflow-artifacts"
+    assert list(artifacts.rglob("typical_road_user.json"))
+    assert list(artifacts.rglob("MLmodel"))
+
+    store = ChampionStore(mlflow_url(team), spec.names)
+    assert store.refresh()
+    assert store.model.version == version
+    assert store.model.run_id == run.info.run_id
+    assert store.model.typical_road_user == {"weather": 1}
+    assert store.model.classes == [1, 2, 3, 4]
+
+
+def kill_unit(team, name: str) -> int:
+    unit = next(u for u in team.units() if u.name == name)
+    pid = launcher.running_pid(team, unit)
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pid
+
+
+def train_once(client, spec, before_model=lambda: None) -> str:
+    """What a training run does with the registry: clean a crash's debris, log, register."""
+    registry.clean_debris(client)
+    estimator, features = tiny_model(spec)
+    with mlflow.start_run() as run:
+        registry.log_json({"weather": 1}, registry.TYPICAL_ROAD_USER_ARTIFACT)
+        before_model()
+        info = mlflow.sklearn.log_model(estimator, name="model", pip_requirements=[])
+    registry.register_version(client, info.model_uri, run.info.run_id, {"trained_at": "now"})
+    return run.info.run_id
+
+
+def test_a_killed_mlflow_server_fails_fast_naming_it_then_a_rerun_registers_once(team):
+    spec = load_feature_spec(DBT_PROJECT_DIR)
+    client = registry.configure_tracking(mlflow_url(team))
+    versions_before = client.search_model_versions(f"name = '{registry.REGISTERED_MODEL}'")
+
+    started = time.monotonic()
+    with pytest.raises(MlflowException) as failure:
+        train_once(client, spec, before_model=lambda: kill_unit(team, "baac-mlflow"))
+    took = time.monotonic() - started
+    assert f"127.0.0.1:{port(team, 'BAAC_MLFLOW_PORT')}" in str(failure.value)
+    assert took < 60, f"the failure took {took:.0f} s (MLFLOW_HTTP_REQUEST_* retries)"
+
+    launcher.up()  # restarts MLflow only
+    run_id = train_once(client, spec)
+    versions = client.search_model_versions(f"name = '{registry.REGISTERED_MODEL}'")
+    new = [v for v in versions if v.version not in {w.version for w in versions_before}]
+    assert [v.run_id for v in new] == [run_id]  # one version, of the re-run
+    crashed = client.search_runs(
+        [client.get_experiment_by_name(registry.EXPERIMENT).experiment_id], "attributes.status = 'FAILED'"
+    )
+    assert len(crashed) == 1  # the killed run, marked FAILED by the re-run's clean-up
+
+
+def test_a_killed_postgres_fails_dagster_clearly_then_it_recovers(team):
+    cluster = team.cluster()
+    cluster.kill()
+    answer = graphql(team, "{ runsOrError(limit: 1) { __typename } }")
+    assert answer.get("status") == 500
+    assert "psycopg2.OperationalError" in answer["errors"][0]["message"]
+
+    cluster.start()
+    cluster.wait_ready()
+    assert graphql(team, "{ runsOrError(limit: 1) { __typename } }")["data"]["runsOrError"] == {
+        "__typename": "Runs"
+    }
+    daemon = next(u for u in team.units() if u.name == "baac-dagster-daemon")
+    assert launcher.running_pid(team, daemon) is not None  # it outlived the outage
+    run_id = launch(team, "load_raw", {"dagster/partition": "2016"})
+    assert wait_for_run(team, run_id) == "SUCCESS"
+
+
+def test_down_stops_everything_frees_the_ports_and_keeps_the_data(team):
+    pids = [int(p.read_text()) for p in team.logs.glob("*.pid")]
+    assert len(pids) == 5
+    launcher.down()
+    assert not any(group_alive(pid) for pid in pids)
+    assert not team.cluster().running()
+    for name in DEFAULT_PORTS:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port(team, name)))  # free again
+    assert not (team.directory / "team.env").exists()
+    assert (team.directory / "team.env.off").exists()  # the passwords the data was created with
+    assert (team.directory / "postgres" / "data" / "PG_VERSION").exists()
+    assert list((team.directory / "mlflow-artifacts").rglob("MLmodel"))
