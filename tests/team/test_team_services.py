@@ -38,7 +38,7 @@ from ml.features import load_feature_spec
 from orchestration.team import launcher
 from orchestration.team.team_env import DEFAULT_PORTS
 
-pytestmark = [pytest.mark.xdist_group("team_services"), pytest.mark.attack]
+pytestmark = pytest.mark.xdist_group("team_services")
 
 LOCATION = {"repositoryLocationName": "baac", "repositoryName": "__repository__"}
 RUN_TIMEOUT_SECONDS = 240
@@ -251,6 +251,7 @@ def http_status(url: str, user: str | None = None, password: str | None = None) 
         return error.code
 
 
+@pytest.mark.attack
 def test_mlflow_refuses_anonymous_and_wrong_passwords(team):
     url = f"{mlflow_url(team)}/api/2.0/mlflow/experiments/search?max_results=1"
     user, password = team.variables["MLFLOW_TRACKING_USERNAME"], team.variables["MLFLOW_TRACKING_PASSWORD"]
@@ -327,6 +328,7 @@ def train_once(client, spec, before_model=lambda: None) -> str:
     return run.info.run_id
 
 
+@pytest.mark.attack
 def test_a_killed_mlflow_server_fails_fast_naming_it_then_a_rerun_registers_once(team):
     spec = load_feature_spec(DBT_PROJECT_DIR)
     client = registry.configure_tracking(mlflow_url(team))
@@ -336,6 +338,7 @@ def test_a_killed_mlflow_server_fails_fast_naming_it_then_a_rerun_registers_once
     with pytest.raises(MlflowException) as failure:
         train_once(client, spec, before_model=lambda: kill_unit(team, "baac-mlflow"))
     took = time.monotonic() - started
+    print(f"the killed server failed the training call in {took:.1f} s: {failure.value}")
     assert f"127.0.0.1:{port(team, 'BAAC_MLFLOW_PORT')}" in str(failure.value)
     assert took < 60, f"the failure took {took:.0f} s (MLFLOW_HTTP_REQUEST_* retries)"
 
@@ -350,6 +353,7 @@ def test_a_killed_mlflow_server_fails_fast_naming_it_then_a_rerun_registers_once
     assert len(crashed) == 1  # the killed run, marked FAILED by the re-run's clean-up
 
 
+@pytest.mark.attack
 def test_a_killed_postgres_fails_dagster_clearly_then_it_recovers(team):
     cluster = team.cluster()
     runs = "{ runsOrError(limit: 1) { ... on Runs { results { runId } } } }"
@@ -378,8 +382,11 @@ def test_down_stops_everything_frees_the_ports_and_keeps_the_data(team):
     assert not any(group_alive(pid) for pid in pids)
     assert not team.cluster().running()
     for name in DEFAULT_PORTS:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", port(team, name)))  # free again
+        with pytest.raises(ConnectionRefusedError):  # nothing listens any more
+            socket.create_connection(("127.0.0.1", port(team, name)), timeout=5).close()
+        with socket.socket() as sock:  # and a server can take the port again
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port(team, name)))
     assert not (team.directory / "team.env").exists()
     assert (team.directory / "team.env.off").exists()  # the passwords the data was created with
     assert (team.directory / "postgres" / "data" / "PG_VERSION").exists()
