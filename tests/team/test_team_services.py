@@ -25,6 +25,9 @@ from base64 import b64encode
 from pathlib import Path
 
 import mlflow
+import mlflow.tracking._model_registry.utils as registry_utils
+import mlflow.tracking._tracking_service.utils as tracking_utils
+import mlflow.tracking.fluent as fluent
 import pandas as pd
 import pytest
 from conftest import free_port
@@ -50,8 +53,13 @@ def team():
     test process gets the team's MLflow variables as `make` would export them."""
     folder = Path(tempfile.mkdtemp(prefix="baac-team-"))
     folder.chmod(0o755)
-    saved_uri = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as patch:
+        # configure_tracking sets MLflow's process-wide URIs and experiment: put back after
+        # (as tests/api/conftest.py's mlflow_globals_restored does).
+        patch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+        patch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+        patch.setattr(fluent, "_active_experiment_id", fluent._active_experiment_id)
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
         patch.setenv("BAAC_TEAM_DIR", str(folder / "team"))
         patch.setenv("DUCKDB_PATH", str(folder / "warehouse.duckdb"))
         patch.setenv("BAAC_LANDING_DIR", str(folder / "landing"))
@@ -67,7 +75,6 @@ def team():
             yield team
         finally:
             launcher.down()
-            mlflow.set_tracking_uri(saved_uri)
             shutil.rmtree(folder, ignore_errors=True)
 
 
