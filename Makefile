@@ -6,6 +6,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+# The team profile: while `make team-up` has left BAAC_TEAM_DIR/team.env, every target runs
+# with its variables (PostgreSQL, the MLflow server and its account, the team Dagster home).
+TEAM_ENV := $(or $(BAAC_TEAM_DIR),$(CURDIR)/data/team)/team.env
+-include $(TEAM_ENV)
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' $(TEAM_ENV) 2>/dev/null)
 # The environment's tools (dbt, dagster, mlflow, duckdb) first, for every target.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PYTHON ?= python3
@@ -19,7 +24,7 @@ SCALE ?= 1
 # Test processes (pytest-xdist): the pipeline's tests on one, the rest beside them.
 TEST_WORKERS ?= 2
 
-.PHONY: help install manifest chromium promtool postgres run replay test lint readme benchmark benchmark-contention national-data dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium promtool postgres team-up team-down team-status run replay test lint readme benchmark benchmark-contention national-data dev docs sql mlflow serve clean
 
 help: ## List the targets and the main settings
 	@echo "Targets:"
@@ -35,7 +40,8 @@ help: ## List the targets and the main settings
 	  "BAAC_API_KEY" "key the API asks for (unset: open)" \
 	  "BAAC_API_WORKERS" "worker processes of make serve (1)" \
 	  "SCALE" "national-data and benchmark size (1 = national)" \
-	  "TEST_WORKERS" "test processes of make test (2; 0 = one process)"
+	  "TEST_WORKERS" "test processes of make test (2; 0 = one process)" \
+	  "BAAC_TEAM_DIR" "the team profile's folder and team.env (data/team; README: Team profile)"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -78,6 +84,15 @@ postgres: ## Install PostgreSQL's server (Debian package postgresql) for the tea
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	  else echo "The team profile needs PostgreSQL: sudo apt-get install postgresql (or set BAAC_PG_BIN)"; exit 1; fi; }
+
+team-up: manifest postgres ## Start the team profile: PostgreSQL, MLflow server, Dagster code server, webserver and daemon, API
+	$(BIN)/python -m orchestration.team up
+
+team-down: ## Stop the team profile (its data stays) and go back to the embedded profile
+	$(BIN)/python -m orchestration.team down
+
+team-status: ## Which services of the team profile run, and where they answer
+	$(BIN)/python -m orchestration.team status
 
 test: manifest chromium promtool postgres ## Run every test (unit, dbt, integration, API over HTTP, browser)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup

@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.store.artifact.utils.models import _parse_model_id_if_present
 
 from ml.promotion import PROMOTION_METRIC, PromotionDecision
 
@@ -109,8 +110,15 @@ def register_version(
         client.get_registered_model(REGISTERED_MODEL)
     except MlflowException:
         client.create_registered_model(REGISTERED_MODEL, description=MODEL_DESCRIPTION)
+    # A tracking server accepts a logged model's ``models:/<model_id>`` source only with its
+    # model_id (a local store infers it), as mlflow.register_model passes it.
     version = client.create_model_version(
-        REGISTERED_MODEL, model_uri, run_id=run_id, tags=tags, description=description
+        REGISTERED_MODEL,
+        model_uri,
+        run_id=run_id,
+        tags=tags,
+        description=description,
+        model_id=_parse_model_id_if_present(model_uri),
     )
     return str(version.version)
 
