@@ -63,6 +63,9 @@ def team():
         patch.setenv("BAAC_TEAM_DIR", str(folder / "team"))
         patch.setenv("DUCKDB_PATH", str(folder / "warehouse.duckdb"))
         patch.setenv("BAAC_LANDING_DIR", str(folder / "landing"))
+        # The API's workers look for a new champion every 2 s (60 by default), so that a
+        # promotion reaches both within the tests.
+        patch.setenv("BAAC_MODEL_REFRESH_SECONDS", "2")
         for name in DEFAULT_PORTS:
             patch.setenv(name, str(free_port()))
         try:
@@ -243,6 +246,65 @@ def test_a_run_in_the_team_profile_from_the_command_line_shows_in_the_webserver(
     assert "dagster/code_location" not in {tag["key"] for tag in runs[0]["tags"]}
 
 
+PIPELINE_TIMEOUT_SECONDS = 1200
+
+
+def test_the_whole_pipeline_in_the_team_profile_gives_the_embedded_figures(team):
+    """`make team-up && make run`: the pipeline on the sample with the warehouse on PostgreSQL,
+    the run in the team instance and the model in the MLflow server gives every figure the
+    README quotes, block for block (tests/test_readme_figures.py checks the same blocks against
+    the embedded profile's run): row counts, the split, the analyses, test metrics."""
+    from orchestration import readme_figures
+    from orchestration.resources import WarehouseResource
+
+    env = {**os.environ, **team.variables}
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.pipeline"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PIPELINE_TIMEOUT_SECONDS,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "on postgresql://" in result.stdout  # the warehouse it ran on
+    assert "Checks (dbt tests and raw checks):" in result.stdout and ", 0 failed" in result.stdout
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in team.variables.items():
+            patch.setenv(name, value)
+        blocks = readme_figures.compute_blocks(WarehouseResource(), mlflow_url(team))
+    readme = readme_figures.README.read_text(encoding="utf-8")
+    assert readme_figures.render(readme, blocks) == readme, "a README figure differs in the team profile"
+    # Both API workers (baac-api.service) picked the pipeline's champion up from the server.
+    client = registry.configure_tracking(mlflow_url(team))
+    champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION).version
+    assert every_worker_serves(team, champion)
+
+
+def every_worker_serves(team, version: str, timeout_seconds: float = 60, workers: int = 2) -> bool:
+    """True once ``workers`` distinct API processes (X-Worker-Pid) each answered /health with
+    ``version``; the kernel picks the worker of each new connection, so ask until both did."""
+    api = f"http://127.0.0.1:{port(team, 'BAAC_API_PORT')}"
+    serving: set[str] = set()
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=30) as response:
+                pid = response.headers["X-Worker-Pid"]
+                if json.loads(response.read())["model_version"] == version:
+                    serving.add(pid)
+                else:
+                    serving.discard(pid)
+        except urllib.error.HTTPError as error:
+            assert error.code == 503  # no champion loaded yet in this worker
+        if len(serving) >= workers:
+            return True
+        time.sleep(0.1)
+    raise AssertionError(
+        f"after {timeout_seconds:.0f} s, only workers {sorted(serving)} serve version {version}"
+    )
+
+
 def mlflow_url(team) -> str:
     return team.variables["MLFLOW_TRACKING_URI"]
 
@@ -296,21 +358,9 @@ def test_the_api_store_loads_a_champion_registered_over_http(team):
     assert store.model.typical_road_user == {"weather": 1}
     assert store.model.classes == [1, 2, 3, 4]
 
-    # The API's own process (baac-api.service) loads it with team.env's account. Its workers
-    # each hold a model: the one that took the reload answers first.
-    api = f"http://127.0.0.1:{port(team, 'BAAC_API_PORT')}"
-    urllib.request.urlopen(urllib.request.Request(f"{api}/model/reload", method="POST"), timeout=30)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{api}/health", timeout=30) as response:
-                assert json.loads(response.read())["model_version"] == version
-                break
-        except urllib.error.HTTPError as error:
-            assert error.code == 503  # no champion loaded yet in this worker
-            time.sleep(1)
-    else:
-        raise AssertionError("the API did not load the champion within 120 s")
+    # The API's own process (baac-api.service, two workers) loads it with team.env's account:
+    # each worker's watcher picks the promotion up (every 2 s here), no reload asked.
+    assert every_worker_serves(team, version)
 
 
 def kill_unit(team, name: str) -> int:
