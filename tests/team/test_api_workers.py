@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import mlflow
 import pytest
 from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -39,7 +40,7 @@ from api.workers import (
 )
 from ml.defaults import PROJECT_ROOT
 from ml.registry import CHAMPION, REGISTERED_MODEL
-from tests.api.conftest import champion, free_port, spec  # noqa: F401 (fixtures)
+from tests.api.conftest import champion, free_port, mlflow_globals_restored, spec  # noqa: F401 (fixtures)
 from tests.benchmarks.api_load import road_users
 
 # Every test here shares one server: under ``pytest -n`` they run on one test process.
@@ -265,9 +266,13 @@ def test_the_prediction_log_holds_every_answered_row_once_under_concurrent_load(
 def test_a_promotion_reaches_every_worker_within_the_refresh_period(workers, champion):  # noqa: F811
     client = MlflowClient(tracking_uri=workers.tracking_uri, registry_uri=workers.tracking_uri)
     current = client.get_model_version(REGISTERED_MODEL, champion.version)
-    new = client.create_model_version(
-        REGISTERED_MODEL, current.source, run_id=current.run_id, tags=current.tags
-    )
+    # A ``models:/<model_id>`` source is looked up through MLflow's process-wide tracking URI
+    # (its SQL store's own TODO), not the client's: point it at the copy meanwhile.
+    with mlflow_globals_restored():
+        mlflow.set_tracking_uri(workers.tracking_uri)
+        new = client.create_model_version(
+            REGISTERED_MODEL, current.source, run_id=current.run_id, tags=current.tags
+        )
     client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, new.version)
     promoted = time.monotonic()
     # Each worker looks every second (and loads the new version, a few hundred ms): allow
