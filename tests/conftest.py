@@ -223,3 +223,20 @@ def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if "pipeline_run" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group("pipeline"))
+
+
+def pytest_runtest_setup(item) -> None:
+    """The groups above are what keeps the pipeline (and the team's services) to one start
+    per `make test`: under ``--dist loadgroup``, xdist marks a grouped test by suffixing its
+    node id with ``@group``. Should a pytest or xdist release stop doing so (pytest 9.2 with
+    xdist 3.8 did, pytest-xdist#1386), every grouped test fails before its fixtures start."""
+    if (
+        getattr(item.config.option, "loadgroup", False)
+        and item.get_closest_marker("xdist_group")
+        and "@" not in item.nodeid
+    ):
+        pytest.fail(
+            "--dist loadgroup is not grouping this test: see pytest-xdist#1386 and the pytest "
+            "pin in pyproject.toml",
+            pytrace=False,
+        )

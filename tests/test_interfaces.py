@@ -13,7 +13,8 @@ import pytest
 
 from ml.defaults import DBT_PROJECT_DIR
 from ml.registry import MODEL_DESCRIPTION, REGISTERED_MODEL
-from tests.browser import DESKTOP, assert_offline, free_port, offline_chromium, screenshot, serving
+from tests.browser import DESKTOP, assert_offline, offline_chromium, screenshot, serving
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

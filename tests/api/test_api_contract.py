@@ -11,13 +11,13 @@ import time
 from dataclasses import replace
 
 import pytest
-from conftest import uvicorn_server
 from fastapi.testclient import TestClient
 
 from api.guards import GuardedPaths, RequestGuardMiddleware
 from api.main import create_app
 from api.openapi import ROAD_USER_EXAMPLE, road_user_example
 from ml.defaults import PROJECT_ROOT
+from tests.servers import uvicorn_server
 
 KEY = "s3cret"
 MB = 1024 * 1024

@@ -4,9 +4,9 @@ every request outside the service is refused and recorded, and the pages still r
 from __future__ import annotations
 
 import pytest
-from conftest import uvicorn_server
 
 from tests.browser import SCREENSHOTS, offline_chromium
+from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.browser
 

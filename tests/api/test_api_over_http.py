@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from conftest import uvicorn_server
 
 from api.prediction_log import read_prediction_log
+from tests.servers import uvicorn_server
 
 BATCH = 10_000
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import uvicorn_server
 
 from tests.browser import DESKTOP, PHONE, assert_offline, offline_chromium, overlaps
+from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from conftest import free_port, uvicorn_server
+
+from tests.servers import free_port, uvicorn_server
 
 pytestmark = pytest.mark.attack
 

@@ -8,9 +8,10 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from conftest import uvicorn_server
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+
+from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.attack
 

@@ -5,10 +5,10 @@ history; an unknown model version and a service with no monitoring data get a me
 from __future__ import annotations
 
 import pytest
-from conftest import uvicorn_server
 
 from tests.browser import assert_offline, offline_chromium, screenshot
 from tests.drift import SHIFTED_DAY
+from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.browser
 

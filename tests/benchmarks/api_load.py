@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from api.schemas import build_road_user_model
 from api.scoring import encode_road_users, explanation_dicts, predict_severity
 from ml.defaults import DBT_PROJECT_DIR, PROJECT_ROOT
 from ml.features import FeatureSpec, load_feature_spec
+from tests.servers import free_port
 
 
 def road_users(spec: FeatureSpec, rows: int, seed: int = 0) -> list[dict]:
@@ -123,12 +123,6 @@ def in_process(tracking_uri: str, spec: FeatureSpec) -> list[tuple[str, str]]:
 
 def ms(seconds: np.ndarray, percentile: float) -> str:
     return f"{1000 * np.percentile(seconds, percentile):.2f} ms"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_uvicorn(tracking_uri: str, log_dir: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from orchestration.team.postgres import PostgresCluster
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="session")

@@ -40,8 +40,9 @@ from api.workers import (
 )
 from ml.defaults import PROJECT_ROOT
 from ml.registry import CHAMPION, REGISTERED_MODEL
-from tests.api.conftest import champion, free_port, mlflow_globals_restored, spec  # noqa: F401 (fixtures)
+from tests.api.conftest import champion, mlflow_globals_restored, spec  # noqa: F401 (fixtures)
 from tests.benchmarks.api_load import road_users
+from tests.servers import free_port
 
 # Every test here shares one server: under ``pytest -n`` they run on one test process.
 pytestmark = pytest.mark.xdist_group("api_workers")

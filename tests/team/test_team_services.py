@@ -4,7 +4,8 @@ daemon, the API); Dagster runs go through the webserver's queue and the daemon i
 PostgreSQL; MLflow registers and serves a champion over HTTP; killed servers fail clearly and
 recover; ``down`` leaves no process and frees every port.
 
-The tests share one team (module fixture) and run in file order, in one xdist group.
+The tests share one team (started once per test process) and run in file order, in one xdist
+group.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -30,7 +32,6 @@ import mlflow.tracking._tracking_service.utils as tracking_utils
 import mlflow.tracking.fluent as fluent
 import pandas as pd
 import pytest
-from conftest import free_port
 from mlflow.exceptions import MlflowException
 from sklearn.dummy import DummyClassifier
 
@@ -40,6 +41,7 @@ from ml.defaults import DBT_PROJECT_DIR, PROJECT_ROOT
 from ml.features import load_feature_spec
 from orchestration.team import launcher
 from orchestration.team.team_env import DEFAULT_PORTS
+from tests.servers import free_port
 
 pytestmark = pytest.mark.xdist_group("team_services")
 
@@ -47,12 +49,41 @@ LOCATION = {"repositoryLocationName": "baac", "repositoryName": "__repository__"
 RUN_TIMEOUT_SECONDS = 240
 
 
-@pytest.fixture(scope="module")
-def team():
-    """``up`` in a fresh team folder (traversable by the postgres user), on free ports; the
-    test process gets the team's MLflow variables as `make` would export them."""
+@pytest.fixture(scope="session")
+def team_services() -> Iterator[tuple[launcher.Team, dict[str, str]]]:
+    """``up`` once per test process, in a fresh team folder (traversable by the postgres user),
+    on free ports; (the team, the variables it was started with). Session-scoped, not
+    module-scoped: xdist runs other files' tests between these, and a module fixture would be
+    torn down and started again (80 s) each time. No test of the group runs after ``down``."""
     folder = Path(tempfile.mkdtemp(prefix="baac-team-"))
     folder.chmod(0o755)
+    variables = {
+        "BAAC_TEAM_DIR": str(folder / "team"),
+        "DUCKDB_PATH": str(folder / "warehouse.duckdb"),
+        "BAAC_LANDING_DIR": str(folder / "landing"),
+        # The API's workers look for a new champion every 2 s (60 by default), so that a
+        # promotion reaches both within the tests.
+        "BAAC_MODEL_REFRESH_SECONDS": "2",
+        **{name: str(free_port()) for name in DEFAULT_PORTS},
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in variables.items():
+            patch.setenv(name, value)
+        try:
+            started = time.monotonic()
+            team = launcher.up()
+            print(f"team up in {time.monotonic() - started:.0f} s")
+            yield team, variables
+        finally:
+            launcher.down()
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def team(team_services):
+    """The running team, its variables and MLflow's exported as `make` would export them,
+    for this test only: the other tests of this process see none of them."""
+    team, variables = team_services
     with pytest.MonkeyPatch.context() as patch:
         # configure_tracking sets MLflow's process-wide URIs and experiment: put back after
         # (as tests/api/conftest.py's mlflow_globals_restored does).
@@ -60,25 +91,12 @@ def team():
         patch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
         patch.setattr(fluent, "_active_experiment_id", fluent._active_experiment_id)
         patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-        patch.setenv("BAAC_TEAM_DIR", str(folder / "team"))
-        patch.setenv("DUCKDB_PATH", str(folder / "warehouse.duckdb"))
-        patch.setenv("BAAC_LANDING_DIR", str(folder / "landing"))
-        # The API's workers look for a new champion every 2 s (60 by default), so that a
-        # promotion reaches both within the tests.
-        patch.setenv("BAAC_MODEL_REFRESH_SECONDS", "2")
-        for name in DEFAULT_PORTS:
-            patch.setenv(name, str(free_port()))
-        try:
-            started = time.monotonic()
-            team = launcher.up()
-            print(f"team up in {time.monotonic() - started:.0f} s")
-            for name, value in team.variables.items():
-                if name.startswith("MLFLOW_"):
-                    patch.setenv(name, value)
-            yield team
-        finally:
-            launcher.down()
-            shutil.rmtree(folder, ignore_errors=True)
+        for name, value in variables.items():
+            patch.setenv(name, value)
+        for name, value in team.variables.items():
+            if name.startswith("MLFLOW_"):
+                patch.setenv(name, value)
+        yield team
 
 
 def port(team, name: str) -> int:

@@ -1,0 +1,90 @@
+"""The scoring service in a real uvicorn process on loopback, as `make serve` starts it, and
+a free port for any server a test starts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ml.defaults import PROJECT_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class UvicornServer:
+    process: subprocess.Popen
+    base_url: str
+    log_dir: Path
+
+    def stop(self, timeout: float = 30) -> float:
+        """SIGTERM, as a supervisor stops it; the seconds it took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
+
+    def output(self) -> str:
+        return self.process.stdout.read() if self.process.stdout else ""
+
+
+@contextlib.contextmanager
+def uvicorn_server(
+    tracking_uri: str, log_dir: Path, app: str = "api.main:app", factory: bool = False, **env: str
+) -> Iterator[UvicornServer]:
+    """``uvicorn api.main:app`` (one process) as ``make serve`` starts it, on ``tracking_uri``,
+    answering ``/health`` (a champion loaded) before this yields."""
+    port = free_port()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MLFLOW_HTTP_REQUEST", "BAAC_"))  # the service's defaults, not ours
+    }
+    environment.update(
+        MLFLOW_TRACKING_URI=tracking_uri,
+        BAAC_PREDICTION_LOG_DIR=str(log_dir),
+        BAAC_MODEL_REFRESH_SECONDS="0",
+        **env,
+    )
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        command + (["--factory"] if factory else []),
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = UvicornServer(process, f"http://127.0.0.1:{port}", log_dir)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {server.output()}")
+            try:
+                if httpx.get(f"{server.base_url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise RuntimeError("uvicorn did not answer /health within 180 s")
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
