@@ -216,10 +216,11 @@ def monitored_run(pipeline_run, tmp_path_factory) -> Iterator[MonitoredRun]:
         patch.undo()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items) -> None:
     """Under ``pytest -n`` (make test), every test of the session's pipeline run goes to one
     worker (``--dist loadgroup``), so the pipeline runs once while the other worker takes the
-    rest; without xdist the mark does nothing."""
+    rest; without xdist the mark does nothing. First: xdist reads the marks in this hook."""
     for item in items:
         if "pipeline_run" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group("pipeline"))
@@ -236,7 +237,7 @@ def pytest_runtest_setup(item) -> None:
         and "@" not in item.nodeid
     ):
         pytest.fail(
-            "--dist loadgroup is not grouping this test: see pytest-xdist#1386 and the pytest "
-            "pin in pyproject.toml",
+            "--dist loadgroup is not grouping this test (no @group in its node id): a mark added "
+            "after xdist's collection hook, or pytest-xdist#1386 (the pytest pin in pyproject.toml)",
             pytrace=False,
         )

@@ -15,11 +15,11 @@ from tests.browser import (
     DESKTOP,
     PHONE,
     assert_offline,
-    free_port,
     offline_chromium,
     overlaps,
     screenshot,
 )
+from tests.servers import free_port
 
 #: On the champion the whole pipeline trains on the sample (the session's ``pipeline_run``).
 pytestmark = pytest.mark.slow
@@ -93,7 +93,10 @@ def open_page(browser, base_url: str, viewport: dict):
 
 
 def sent_body(page) -> dict:
-    """Submit the form: the body the page posts to /predict (asking why: explain=true)."""
+    """Submit the form: the body the page posts to /predict (asking why: explain=true), once
+    its answer is shown. The previous answer's bars are removed first: waiting for bars that
+    are already there returned before a slow answer came back, with the result still stale."""
+    page.evaluate("document.getElementById('bars').replaceChildren()")
     with page.expect_request("**/predict?explain=true") as request:
         page.click("#submit")
     page.wait_for_selector(".bar")

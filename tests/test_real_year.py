@@ -19,6 +19,10 @@ from orchestration.resources import RawSourceResource
 from tests.conftest import SAMPLE_DIR, LoopbackServer, query
 from tests.test_raw_assets import materialize_raw
 
+# Under make test one worker runs this file's tests in a row, so
+# the real year loads and builds once (module fixture).
+pytestmark = pytest.mark.xdist_group("real_year")
+
 
 @pytest.fixture(scope="module")
 def year_2013(tmp_path_factory):

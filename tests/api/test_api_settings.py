@@ -14,6 +14,7 @@ VARIABLES = (
     "BAAC_API_KEY",
     "BAAC_MODEL_REFRESH_SECONDS",
     "BAAC_PREDICTION_LOG_DIR",
+    "BAAC_MONITORING_DIR",
     "BAAC_PREDICTION_LOG_COMMIT_MS",
     "BAAC_REGISTRY_TIMEOUT_SECONDS",
     "BAAC_API_MAX_BODY_BYTES",
@@ -29,6 +30,7 @@ def test_defaults_run_everything_embedded_under_data(monkeypatch):
     assert settings.api_key is None
     assert settings.refresh_seconds == 60
     assert settings.prediction_log_dir == DATA_DIR / "predictions"
+    assert settings.monitoring_dir == DATA_DIR / "monitoring"
     assert settings.prediction_log_commit_ms == 2
     assert settings.registry_timeout_seconds == 5
     assert settings.max_body_bytes == 16 * 1024 * 1024
@@ -41,6 +43,7 @@ def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
     monkeypatch.setenv("BAAC_API_KEY", "s3cret")
     monkeypatch.setenv("BAAC_MODEL_REFRESH_SECONDS", "0")
     monkeypatch.setenv("BAAC_PREDICTION_LOG_DIR", str(tmp_path / "log"))
+    monkeypatch.setenv("BAAC_MONITORING_DIR", str(tmp_path / "monitoring"))
     monkeypatch.setenv("BAAC_PREDICTION_LOG_COMMIT_MS", "0.5")
     monkeypatch.setenv("BAAC_REGISTRY_TIMEOUT_SECONDS", "3")
     monkeypatch.setenv("BAAC_API_MAX_BODY_BYTES", "1000")
@@ -51,6 +54,7 @@ def test_the_environment_overrides_each_default(monkeypatch, tmp_path):
         api_key="s3cret",
         refresh_seconds=0,
         prediction_log_dir=Path(tmp_path / "log"),
+        monitoring_dir=Path(tmp_path / "monitoring"),
         prediction_log_commit_ms=0.5,
         registry_timeout_seconds=3,
         max_body_bytes=1000,

@@ -36,6 +36,11 @@ YEARS = list(range(2005, 2019))
 SCHEMAS = ("raw", "codebook", "staging", "intermediate", "marts")
 
 
+# Under make test one worker runs this file's tests in a row, so
+# the sample builds once on each warehouse (module fixtures).
+pytestmark = pytest.mark.xdist_group("warehouse_on_postgres")
+
+
 @pytest.fixture(scope="module")
 def team_env(postgres_cluster):
     """The team profile's variables for the session's cluster, undone after the module."""
