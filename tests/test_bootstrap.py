@@ -6,7 +6,7 @@ import pytest
 
 from ml import bootstrap, metrics
 from ml.crossval import grouped_folds, whole_accidents
-from ml.evaluation import paired_gain_on_test
+from ml.evaluation import paired_gain_on_test, paired_gains_on_test
 
 CLASSES = [1, 2, 3, 4]
 
@@ -97,6 +97,30 @@ def test_a_model_against_itself_gains_nothing_and_not_beyond_the_noise():
     model = DummyClassifier(strategy="stratified", random_state=0).fit(frame[["x"]], y)
     gain = paired_gain_on_test(model, model, frame, spec, resamples=100)
     assert (gain.gain, gain.low, gain.high, gain.beyond_noise) == (0.0, 0.0, 0.0, False)
+
+
+def test_gains_of_several_metrics_at_once_are_those_of_each_alone():
+    """paired_gains_on_test scores each model once for all metrics, on the same resamples."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    y, proba, groups = random_case(600, 250, seed=7)
+    frame = pd.DataFrame(
+        {"num_acc": groups, "split": "test", "severity": y, "x": proba[:, 0], "z": proba[:, 3]}
+    )
+    spec = type(
+        "Spec",
+        (),
+        {"names": ["x", "z"], "classes": dict.fromkeys(CLASSES), "target": "severity", "key": "num_acc"},
+    )
+    challenger = LogisticRegression(max_iter=500).fit(frame[["x", "z"]], y)
+    champion = DummyClassifier(strategy="stratified", random_state=0).fit(frame[["x", "z"]], y)
+    both = paired_gains_on_test(
+        challenger, champion, frame, spec, ("macro_f1", "severe_roc_auc"), resamples=100
+    )
+    for metric in ("macro_f1", "severe_roc_auc"):
+        assert both[metric] == paired_gain_on_test(challenger, champion, frame, spec, metric, resamples=100)
+    assert both["severe_roc_auc"].gain > 0
 
 
 def test_cross_validation_folds_never_split_an_accident():

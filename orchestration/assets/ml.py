@@ -12,7 +12,12 @@ from pydantic import create_model
 
 from ml import bootstrap, data, explain, out_of_time, promotion, registry, tracking
 from ml.crossval import cross_validate
-from ml.evaluation import evaluate_on_test, paired_gain_on_test, permutation_importance_on_validation
+from ml.evaluation import (
+    evaluate_on_test,
+    paired_gain_on_test,
+    paired_gains_on_test,
+    permutation_importance_on_validation,
+)
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
 from ml.training import MAJORITY_BASELINE, MODEL, PREVIOUS_FEATURE_SET, TrainingPlan, train_models
@@ -243,17 +248,17 @@ def severity_model_evaluation(
             )
             tracking.log_explanation_importance(severity_model, contributions)
         if PREVIOUS_FEATURE_SET in estimators and config.bootstrap_resamples:
-            feature_set_gains = {
-                metric: paired_gain_on_test(
+            feature_set_gains = (
+                paired_gains_on_test(
                     estimators[MODEL],
                     estimators[PREVIOUS_FEATURE_SET],
                     features,
                     spec,
-                    metric,
+                    FEATURE_SET_GAIN_METRICS,
                     config.bootstrap_resamples,
                 )
-                for metric in FEATURE_SET_GAIN_METRICS
-            }
+                or {}
+            )
             tracking.log_feature_set_gain(severity_model, feature_set_gains)
     intervals = report.intervals.get(MODEL, {})
     yield dg.Output(
