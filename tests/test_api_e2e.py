@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
 
-from ml.defaults import PROJECT_ROOT
 from tests.browser import (
     DESKTOP,
     PHONE,
@@ -19,7 +13,7 @@ from tests.browser import (
     overlaps,
     screenshot,
 )
-from tests.servers import free_port
+from tests.servers import uvicorn_server
 
 #: On the champion the whole pipeline trains on the sample (the session's ``pipeline_run``).
 pytestmark = pytest.mark.slow
@@ -28,40 +22,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(pipeline_run, tmp_path_factory):
     """`uvicorn api.main:app`, as `make serve` starts it, on the pipeline's champion."""
-    port = free_port()
     log_dir = tmp_path_factory.mktemp("predictions")
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{pipeline_run.root / 'mlflow.db'}",
-        "BAAC_PREDICTION_LOG_DIR": str(log_dir),
-        "BAAC_MODEL_REFRESH_SECONDS": "0",
-    }
-    env.pop("BAAC_API_KEY", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {process.stdout.read()}")
-            try:
-                if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("uvicorn did not answer /health within 120 s")
-        yield base_url, log_dir
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with uvicorn_server(pipeline_run.tracking_uri, log_dir) as running:
+        yield running.base_url, log_dir
 
 
 def test_end_to_end_over_http(server):
