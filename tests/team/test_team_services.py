@@ -52,9 +52,9 @@ RUN_TIMEOUT_SECONDS = 240
 @pytest.fixture(scope="session")
 def team_services() -> Iterator[tuple[launcher.Team, dict[str, str]]]:
     """``up`` once per test process, in a fresh team folder (traversable by the postgres user),
-    on free ports; (the team, the variables it was started with). Session-scoped, not
-    module-scoped: xdist runs other files' tests between these, and a module fixture would be
-    torn down and started again (80 s) each time. No test of the group runs after ``down``."""
+    on free ports; (the team, the variables it was started with). It sets no variable for
+    the session: the ``team`` fixture does, per test. No test of the group runs after ``down``
+    (the last test), which xdist's group keeps in file order on one worker."""
     folder = Path(tempfile.mkdtemp(prefix="baac-team-"))
     folder.chmod(0o755)
     variables = {
