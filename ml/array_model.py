@@ -252,11 +252,13 @@ class CompiledBoosting:
         bytes instead of 312, and the trees run about twice as fast as on the floats."""
         binned = np.ascontiguousarray(self._bin_mapper.transform(encoded))
         missing = self._bin_mapper.missing_values_bin_idx_
-        raw = np.zeros((len(encoded), self._n_classes_trees), dtype=np.float64)
+        # The baseline first, then each tree in turn: scikit-learn's order of additions, so
+        # the sums are its own to the last bit.
+        raw = np.repeat(self._baseline, len(encoded), axis=0)
         k = self._n_classes_trees
         for i, tree in enumerate(self._predictors):
             raw[:, i % k] += tree.predict_binned(binned, missing, 1)
-        return raw + self._baseline
+        return raw
 
     def _raw_predictors(self, encoded: np.ndarray, threads: int) -> np.ndarray:
         chunks = [encoded[s : s + CHUNK_ROWS] for s in range(0, len(encoded), CHUNK_ROWS)]

@@ -22,12 +22,15 @@ the same test accidents are resampled alike: their difference is a paired bootst
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 import numpy as np
 from scipy import sparse
 
 from ml import metrics
 from ml.baac import SEVERE_CLASSES
+from ml.threads import threads_for_rows
 
 RESAMPLES = 1_000
 SEED = 42
@@ -194,13 +197,25 @@ def point_metrics(y_true, proba: np.ndarray, classes: list[int], names=metrics.S
 
 
 def _compute(y_true, proba, classes, sums, resamples, seed, names) -> dict[str, np.ndarray]:
+    """Chunks of resamples on as many threads as ``ml.threads`` gives these rows (NumPy's
+    gathers and sums release the GIL), a wave of one chunk per thread at a time so that
+    memory holds that many chunks only. The weights are drawn in order, in this thread:
+    the values do not depend on the threads."""
     functions = _metric_functions(y_true, proba, classes, sums, names)
     out = {name: np.empty(resamples) for name in names}
+
+    def chunk_metrics(weights: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: function(weights) for name, function in functions.items()}
+
+    threads = threads_for_rows(len(y_true))
+    chunks = resample_weights(sums.n_groups, resamples, seed)
     done = 0
-    for weights in resample_weights(sums.n_groups, resamples, seed):
-        for name, function in functions.items():
-            out[name][done : done + len(weights)] = function(weights)
-        done += len(weights)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bootstrap") as pool:
+        while wave := list(islice(chunks, threads)):
+            for weights, values in zip(wave, pool.map(chunk_metrics, wave), strict=True):
+                for name, value in values.items():
+                    out[name][done : done + len(weights)] = value
+                done += len(weights)
     return out
 
 

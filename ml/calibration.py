@@ -177,9 +177,12 @@ def calibrate_on_validation(model, validation: pd.DataFrame, spec, choice: str =
     classes = sorted(spec.classes)
     if validation[spec.key].nunique() < 4:  # too few accidents to cross-fit anything
         return model, {"method": "none", "choice": choice, "cross_fitted_validation": {}}
-    proba = model.predict_proba(validation[spec.names])
+    # Imported here: ml.scoring compiles models through ml.array_model, which imports this module.
+    from ml.scoring import class_probabilities
+
     if list(model.classes_) != classes:
         raise ValueError(f"calibration needs every class {classes} in training, got {list(model.classes_)}")
+    proba = class_probabilities(model, validation[spec.names], classes)
     y, accidents = validation[spec.target].to_numpy(), validation[spec.key].to_numpy()
     method, measured = choose_calibration(proba, y, accidents, classes, choice, seed)
     report = {"method": method, "choice": choice, "cross_fitted_validation": measured}

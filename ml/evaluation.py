@@ -28,6 +28,9 @@ class Evaluation:
     y_test: np.ndarray
     #: model name -> metric -> 95% bootstrap interval over test accidents (empty: not computed).
     intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    #: model name -> metric -> its value on each bootstrap resample, every model on the same
+    #: resamples (what a paired gain between two of them reads).
+    resampled: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def beats_majority(self) -> bool:
@@ -61,15 +64,18 @@ def evaluate_on_test(
     classes = sorted(spec.classes)
     test, baseline_test = split_frame(features, "test"), split_frame(baseline_features, "test")
     accidents = np.unique(test[spec.key])
-    results, intervals, model_proba = {}, {}, None
+    results, intervals, resampled, model_proba = {}, {}, {}, None
     for name, estimator in estimators.items():
         rows = test if name in FEATURE_MODELS else baseline_test
         proba = class_probabilities(estimator, model_inputs(name, test, baseline_test, spec), classes)
         results[name] = metrics.classification_metrics(rows[spec.target], proba, classes)
         if resamples:
-            intervals[name] = bootstrap.metric_intervals(
+            resampled[name] = bootstrap.resampled_metrics(
                 rows[spec.target], proba, rows[spec.key], classes, accidents, resamples, seed
             )
+            intervals[name] = {
+                metric: bootstrap.percentile_interval(values) for metric, values in resampled[name].items()
+            }
         if name == MODEL:
             model_proba = proba
     y_test = test[spec.target].to_numpy()
@@ -80,6 +86,7 @@ def evaluate_on_test(
         test_proba=model_proba,
         y_test=y_test,
         intervals=intervals,
+        resampled=resampled,
     )
 
 
@@ -192,9 +199,39 @@ def paired_gains_on_test(
             y, proba, groups, classes, accidents, resamples, seed, list(metric_names)
         )
 
-    champion_scores = metrics.classification_metrics(y, champion_proba, classes)
-    challenger_scores = metrics.classification_metrics(y, challenger_proba, classes)
-    challenger_resampled, champion_resampled = resampled(challenger_proba), resampled(champion_proba)
+    return _paired_gains(
+        metrics.classification_metrics(y, challenger_proba, classes),
+        metrics.classification_metrics(y, champion_proba, classes),
+        resampled(challenger_proba),
+        resampled(champion_proba),
+        metric_names,
+    )
+
+
+def paired_gains_in_evaluation(
+    evaluation: Evaluation, challenger: str, champion: str, metric_names: Sequence[str]
+) -> dict[str, PairedGain]:
+    """``paired_gains_on_test`` between two models of one evaluation, read from its scores
+    and bootstrap resamples (the same test rows and resamples: the same figures) instead of
+    scoring and resampling both models again."""
+    if not evaluation.resampled:
+        raise ValueError("the evaluation has no bootstrap resamples to pair (bootstrap_resamples=0)")
+    return _paired_gains(
+        evaluation.metrics[challenger],
+        evaluation.metrics[champion],
+        evaluation.resampled[challenger],
+        evaluation.resampled[champion],
+        metric_names,
+    )
+
+
+def _paired_gains(
+    challenger_scores: dict[str, float],
+    champion_scores: dict[str, float],
+    challenger_resampled: dict[str, np.ndarray],
+    champion_resampled: dict[str, np.ndarray],
+    metric_names: Sequence[str],
+) -> dict[str, PairedGain]:
     gains = {}
     for metric in metric_names:
         low, high = bootstrap.percentile_interval(challenger_resampled[metric] - champion_resampled[metric])

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from ml import metrics
 from ml.baac import accident_year
 from ml.features import FeatureSpec
+from ml.scoring import class_probabilities
 from ml.threads import openmp_threads_for_rows
 from ml.training import stratified_rows
 
@@ -127,15 +128,11 @@ def evaluate_out_of_time(
     model = same_configuration(fitted)
     with openmp_threads_for_rows(len(older), training=True):
         model.fit(older[spec.names], older[spec.target])
-    with openmp_threads_for_rows(len(newest)):
-        proba = model.predict_proba(newest[spec.names])
-    # A class the older rows lack has no column: it gets probability 0.
-    full = np.zeros((len(newest), len(classes)))
-    for j, label in enumerate(model.classes_):
-        full[:, classes.index(int(label))] = proba[:, j]
+    # A class the older rows lack gets probability 0.
+    proba = class_probabilities(model, newest[spec.names], classes)
     return OutOfTimeResult(
         cut=cut,
-        metrics=metrics.classification_metrics(newest[spec.target], full, classes),
+        metrics=metrics.classification_metrics(newest[spec.target], proba, classes),
         train_rows=len(older),
         scored_rows=len(newest),
         iterations=int(model.named_steps["model"].max_iter),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ml.array_model import CompiledBoosting, compile_model
 from ml.features import FeatureSpec
 from ml.metrics import predicted_classes, severe_probability
 from ml.threads import openmp_threads_for_rows
@@ -21,14 +22,30 @@ def model_input(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 def class_probabilities(estimator, X: pd.DataFrame | np.ndarray, classes: list[int]) -> np.ndarray:
     """Probabilities with one column per class in ``classes`` order, whatever classes the
     estimator saw (a baseline that never saw a class gives it 0). OpenMP threads as
-    ``ml.threads`` decides for this many rows."""
+    ``ml.threads`` decides for this many rows.
+
+    A severity model given a DataFrame is compiled first (``ml.array_model``, its trees on
+    the booster's bins): the same probabilities to the last bit, about 3.5 times faster
+    than the pipeline on large frames (a national model on 389,678 test road users: 12 s
+    against 42 s), which is what training's validation scores and evaluation read."""
+    if isinstance(X, pd.DataFrame) and not getattr(estimator, "manages_threads", False):
+        compiled = compile_model(estimator, list(X.columns))
+        if isinstance(compiled, CompiledBoosting):
+            # scikit-learn's own predictors at any size: the NumPy walk for small batches
+            # sums the trees in another order (equal to 1e-12, not to the bit).
+            proba = compiled.predict_proba(X.to_numpy(dtype=np.float64), method="predictors")
+            return _in_class_order(proba, compiled.classes_, classes)
     if getattr(estimator, "manages_threads", False):  # ml.array_model's compiled models
         proba = estimator.predict_proba(X)
     else:
         with openmp_threads_for_rows(len(X)):
             proba = estimator.predict_proba(X)
-    out = np.zeros((len(X), len(classes)))
-    for index, code in enumerate(estimator.classes_):
+    return _in_class_order(proba, estimator.classes_, classes)
+
+
+def _in_class_order(proba: np.ndarray, estimator_classes, classes: list[int]) -> np.ndarray:
+    out = np.zeros((len(proba), len(classes)))
+    for index, code in enumerate(estimator_classes):
         out[:, classes.index(int(code))] = proba[:, index]
     return out
 

@@ -19,6 +19,7 @@ from ml.models import (
     build_severity_model,
     fit_severity_model,
 )
+from ml.scoring import class_probabilities
 from ml.threads import openmp_threads_for_rows
 
 MODEL = "severity_model"
@@ -177,8 +178,9 @@ def train_models(
 
 def validation_macro_f1(model: Pipeline, validation: pd.DataFrame, spec: FeatureSpec) -> float:
     """Macro-F1 of a fitted severity model on validation rows."""
-    proba = model.predict_proba(validation[spec.names])
-    return metrics.classification_metrics(validation[spec.target], proba, sorted(spec.classes))["macro_f1"]
+    classes = sorted(spec.classes)
+    proba = class_probabilities(model, validation[spec.names], classes)
+    return metrics.classification_metrics(validation[spec.target], proba, classes)["macro_f1"]
 
 
 def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, int | float | None]:

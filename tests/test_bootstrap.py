@@ -123,6 +123,52 @@ def test_gains_of_several_metrics_at_once_are_those_of_each_alone():
     assert both["severe_roc_auc"].gain > 0
 
 
+def test_gains_read_from_an_evaluation_are_those_scored_again():
+    """The evaluation keeps each model's resamples, so the newest feature set's gain costs no
+    second scoring or bootstrap, and gives the same figures to the last bit."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from ml.evaluation import evaluate_on_test, paired_gains_in_evaluation
+    from ml.training import MODEL, PREVIOUS_FEATURE_SET
+
+    y, proba, groups = random_case(600, 250, seed=11)
+    frame = pd.DataFrame(
+        {"num_acc": groups, "split": "test", "severity": y, "x": proba[:, 0], "z": proba[:, 3]}
+    )
+    spec = type(
+        "Spec",
+        (),
+        {"names": ["x", "z"], "classes": dict.fromkeys(CLASSES), "target": "severity", "key": "num_acc"},
+    )
+    challenger = LogisticRegression(max_iter=500).fit(frame[["x", "z"]], y)
+    champion = DummyClassifier(strategy="stratified", random_state=0).fit(frame[["x", "z"]], y)
+    metric_names = ("macro_f1", "severe_roc_auc")
+    evaluation = evaluate_on_test(
+        {MODEL: challenger, PREVIOUS_FEATURE_SET: champion}, frame, frame, spec, resamples=100
+    )
+    assert paired_gains_in_evaluation(evaluation, MODEL, PREVIOUS_FEATURE_SET, metric_names) == (
+        paired_gains_on_test(challenger, champion, frame, spec, metric_names, resamples=100)
+    )
+    without_resamples = evaluate_on_test({MODEL: challenger}, frame, frame, spec, resamples=0)
+    with pytest.raises(ValueError, match="no bootstrap resamples"):
+        paired_gains_in_evaluation(without_resamples, MODEL, MODEL, metric_names)
+
+
+def test_the_bootstrap_gives_the_same_values_on_one_thread_or_several(monkeypatch):
+    """Chunks of resamples run on threads; the weights are drawn in order, so the values
+    do not depend on how many."""
+    y, proba, groups = random_case(5_000, 1_500, seed=12)
+    on_two = bootstrap.resampled_metrics(y, proba, groups, CLASSES, resamples=120)
+    monkeypatch.setattr(bootstrap, "threads_for_rows", lambda rows: 1)
+    on_one = bootstrap.resampled_metrics(y, proba, groups, CLASSES, resamples=120)
+    monkeypatch.setattr(bootstrap, "threads_for_rows", lambda rows: 3)
+    on_three = bootstrap.resampled_metrics(y, proba, groups, CLASSES, resamples=120)
+    for name in metrics.SCALAR_METRICS:
+        assert np.array_equal(on_one[name], on_two[name], equal_nan=True), name
+        assert np.array_equal(on_one[name], on_three[name], equal_nan=True), name
+
+
 def test_cross_validation_folds_never_split_an_accident():
     y, _, groups = random_case(2_000, 700, seed=5)
     folds = grouped_folds(groups, y, folds=5, seed=42)

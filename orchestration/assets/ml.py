@@ -15,7 +15,7 @@ from ml.crossval import cross_validate
 from ml.evaluation import (
     evaluate_on_test,
     paired_gain_on_test,
-    paired_gains_on_test,
+    paired_gains_in_evaluation,
     permutation_importance_on_validation,
 )
 from ml.features import FeatureSpec, load_feature_spec
@@ -248,16 +248,8 @@ def severity_model_evaluation(
             )
             tracking.log_explanation_importance(severity_model, contributions)
         if PREVIOUS_FEATURE_SET in estimators and config.bootstrap_resamples:
-            feature_set_gains = (
-                paired_gains_on_test(
-                    estimators[MODEL],
-                    estimators[PREVIOUS_FEATURE_SET],
-                    features,
-                    spec,
-                    FEATURE_SET_GAIN_METRICS,
-                    config.bootstrap_resamples,
-                )
-                or {}
+            feature_set_gains = paired_gains_in_evaluation(
+                result, MODEL, PREVIOUS_FEATURE_SET, FEATURE_SET_GAIN_METRICS
             )
             tracking.log_feature_set_gain(severity_model, feature_set_gains)
     intervals = report.intervals.get(MODEL, {})

@@ -121,6 +121,23 @@ def test_large_batches_split_over_threads_give_the_same_answer(trained, spec, mo
     assert compiled.predict_proba(X[:0]).shape == (0, 4)
 
 
+@pytest.mark.parametrize("rows", [1, 40, 3 * array_model.CHUNK_ROWS + 5])
+def test_training_and_evaluation_score_frames_compiled_to_the_last_bit(trained, champion, spec, rows):
+    """``class_probabilities`` on a DataFrame (validation, test) compiles a severity model
+    first: its probabilities are the pipeline's exactly, not only to 1e-12, so every figure
+    training and evaluation report is the one the pipeline would give."""
+    from ml.calibration import calibrate_on_validation
+    from ml.scoring import class_probabilities
+
+    frame = pd.DataFrame(varied_rows(spec, rows, seed=8), columns=spec.names)
+    calibrated, _ = calibrate_on_validation(
+        trained, split_frame(champion.features, "validation"), spec, "isotonic"
+    )
+    for model in (trained, calibrated):
+        expected = model.predict_proba(frame)
+        assert np.array_equal(class_probabilities(model, frame, [1, 2, 3, 4]), expected)
+
+
 def test_other_estimators_are_scored_through_a_frame(champion, spec):
     from sklearn.dummy import DummyClassifier
 
