@@ -47,6 +47,14 @@ def openmp_threads_for_rows(n_rows: int, training: bool = False) -> Iterator[int
     threads = threads_for_rows(
         n_rows, SINGLE_THREAD_MAX_TRAINING_ROWS if training else SINGLE_THREAD_MAX_ROWS
     )
+    with openmp_threads(threads):
+        yield threads
+
+
+@contextmanager
+def openmp_threads(threads: int) -> Iterator[int]:
+    """Limit OpenMP in the calling thread to ``threads`` threads (e.g. 1 for tasks that
+    already run side by side, one per core)."""
     with _controller().limit(limits=threads, user_api="openmp"):
         yield threads
 

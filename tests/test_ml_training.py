@@ -93,6 +93,29 @@ def test_no_feature_depends_on_any_road_users_outcome(pipeline_run, tmp_path):
     assert query(copy, order) == before
 
 
+def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(tables, monkeypatch):
+    """Folds run on threads, one per core, each fit seeded and on one OpenMP thread: the
+    figures do not depend on how many run at once."""
+    from ml import crossval
+    from ml.models import build_severity_model, fit_severity_model
+    from ml.training import split_frame
+
+    features, _ = tables
+    params = SeverityModelParams(max_iter=15, max_leaf_nodes=15, n_iter_no_change=30)
+    fitted = fit_severity_model(
+        build_severity_model(SPEC, params),
+        split_frame(features, "train"),
+        split_frame(features, "validation"),
+        SPEC,
+    )
+    monkeypatch.setattr(crossval, "SIDE_BY_SIDE_MIN_ROWS", 0)  # the sample's folds are small
+    monkeypatch.setattr(crossval, "available_cores", lambda: 2)
+    side_by_side = crossval.cross_validate(fitted, features, SPEC, folds=3)
+    monkeypatch.setattr(crossval, "available_cores", lambda: 1)
+    in_a_row = crossval.cross_validate(fitted, features, SPEC, folds=3)
+    assert side_by_side.folds == in_a_row.folds and len(in_a_row.folds) == 3
+
+
 def test_the_typical_road_user_is_one_real_row_of_train(tables):
     """Not each column's mode taken alone (a driver on a pedestrian crossing): the train row
     whose values are together the most frequent, here a 26-year-old driver of a car, belted."""
