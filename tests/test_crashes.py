@@ -137,6 +137,8 @@ def test_killed_in_ingestion_dbt_and_mlflow_logging_the_next_run_ends_exact(tmp_
     killed, output = run_pipeline_until(env, lambda _: False)
     assert not killed and "Model version" in output, output[-3000:]
     assert "left RUNNING by a crash: marked FAILED" in output
+    # The third run's dbt parse was kept (orchestration/dbt_parse_cache.py): no second parse.
+    assert "Unable to do partial parsing" not in output
     with duckdb.connect(env["DUCKDB_PATH"], read_only=True) as conn:
         counts = {
             table: conn.execute(f"select count(*) from {table}").fetchone()[0]

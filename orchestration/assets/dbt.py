@@ -6,6 +6,7 @@ definitions are built, by ``baac_dbt_project()``.
 """
 
 import os
+import uuid
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration import settings
+from orchestration import dbt_parse_cache, settings
 from orchestration.assets.monitoring import drift_metadata, prepare_dbt_monitoring_env
 from orchestration.automation import after_a_delivery
 from orchestration.resources import WarehouseResource
@@ -91,6 +92,12 @@ def table_metadata(conn, asset_key: dg.AssetKey) -> dict:
     }
 
 
+def run_target_path(context: dg.AssetExecutionContext) -> Path:
+    """A `dbt build`'s own target folder, named as dagster-dbt names it (step, run, random)."""
+    name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    return settings.DBT_PROJECT_DIR / settings.dbt_target_path() / name
+
+
 def build_dbt_assets() -> dg.AssetsDefinition:
     @dbt_assets(manifest=baac_dbt_project().manifest_path, dagster_dbt_translator=LayeredDbtTranslator())
     def baac_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
@@ -99,7 +106,11 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         has finished (it holds the warehouse while it builds), not through dbt's adapter in
         this process, which would keep the file open with its own settings."""
         prepare_dbt_monitoring_env()
-        events = list(dbt.cli(["build"], context=context).stream())
+        target_path = run_target_path(context)
+        cache_dir = settings.DBT_PROJECT_DIR / settings.dbt_target_path() / "partial_parse"
+        dbt_parse_cache.seed_target(target_path, cache_dir)
+        events = list(dbt.cli(["build"], context=context, target_path=target_path).stream())
+        dbt_parse_cache.keep_parse(target_path, cache_dir)
         with warehouse.get_connection(read_only=True) as conn:
             for event in events:
                 if isinstance(event, dg.Output):

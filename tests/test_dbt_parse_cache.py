@@ -1,0 +1,38 @@
+"""dbt's parse kept per profile across pipeline runs (orchestration/dbt_parse_cache.py). That a
+run really skips the parse is checked where runs repeat on one warehouse: tests/test_crashes.py."""
+
+from __future__ import annotations
+
+import re
+
+from orchestration import dbt_parse_cache, settings
+
+
+def test_the_key_covers_every_variable_the_profile_reads():
+    profile = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text()
+    read = set(re.findall(r"env_var\(\s*'([A-Z_]+)'", profile))
+    assert read == set(dbt_parse_cache.PROFILE_ENV_VARS)
+
+
+def test_another_warehouse_or_setting_is_another_key_and_the_password_is_not_in_it():
+    base = {"DUCKDB_PATH": "/a/warehouse.duckdb", "BAAC_PG_PASSWORD": "s3cret-password"}
+    key = dbt_parse_cache.profile_key(base)
+    assert key == dbt_parse_cache.profile_key(dict(base))
+    assert key != dbt_parse_cache.profile_key({**base, "DUCKDB_PATH": "/b/warehouse.duckdb"})
+    assert key != dbt_parse_cache.profile_key({**base, "BAAC_DBT_MEMORY_LIMIT": "3GB"})
+    assert key == dbt_parse_cache.profile_key({**base, "MLFLOW_TRACKING_URI": "sqlite:///x.db"})
+    assert "s3cret" not in key and len(key) == 16
+
+
+def test_a_kept_parse_seeds_the_next_run_of_the_same_profile_only(tmp_path):
+    cache, env = tmp_path / "cache", {"DUCKDB_PATH": "/a/warehouse.duckdb"}
+    first, second, other = tmp_path / "run-1", tmp_path / "run-2", tmp_path / "run-3"
+    assert not dbt_parse_cache.seed_target(first, cache, env)  # nothing kept yet
+    assert not dbt_parse_cache.keep_parse(first, cache, env)  # dbt wrote nothing (it failed early)
+    first.mkdir()
+    (first / dbt_parse_cache.PARTIAL_PARSE_FILE).write_bytes(b"parse of run 1")
+    assert dbt_parse_cache.keep_parse(first, cache, env)
+    assert dbt_parse_cache.seed_target(second, cache, env)
+    assert (second / dbt_parse_cache.PARTIAL_PARSE_FILE).read_bytes() == b"parse of run 1"
+    assert not dbt_parse_cache.seed_target(other, cache, {"DUCKDB_PATH": "/b/warehouse.duckdb"})
+    assert [p.suffix for p in cache.iterdir()] == [".msgpack"]  # no temporary file left
