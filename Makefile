@@ -24,7 +24,7 @@ SCALE ?= 1
 # Test processes (pytest-xdist): the pipeline's tests on one, the rest beside them.
 TEST_WORKERS ?= 2
 
-.PHONY: help install manifest chromium promtool postgres team-up team-down team-status run replay test lint readme benchmark benchmark-contention national-data dev docs sql mlflow serve clean
+.PHONY: help install manifest chromium promtool postgres team-up team-down team-status run replay test screenshots lint readme benchmark benchmark-contention national-data dev docs sql mlflow serve clean
 
 help: ## List the targets and the main settings
 	@echo "Targets:"
@@ -96,6 +96,10 @@ team-status: ## Which services of the team profile run, and where they answer
 
 test: manifest chromium promtool postgres ## Run every test (unit, dbt, integration, API over HTTP, browser)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+screenshots: manifest chromium ## Refresh the README's screenshots (docs/screenshots) from the browser tests
+	BAAC_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+		tests/test_interfaces.py tests/test_api_e2e.py tests/api/test_api_docs_browser.py tests/api/test_monitoring_browser.py
 
 benchmark: manifest ## Time the pipeline at national size (SCALE=1; e.g. SCALE="0.125 0.25 0.5 1"), alone on the machine
 	$(BIN)/python -m tests.benchmarks.scale_pipeline $(foreach s,$(or $(SCALE),1),--scale $(s))

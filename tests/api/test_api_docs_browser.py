@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import SCREENSHOTS, offline_chromium
+from tests.browser import offline_chromium, screenshot
 from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOT = SCREENSHOTS / "api-docs.png"
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +47,7 @@ def test_swagger_ui_renders_offline_with_the_predict_operation(server, offline_p
     ).all_inner_texts()
     assert {"200", "400", "413", "415", "422", "503"} <= {r.strip() for r in responses}
     assert "vehicle_category_code" in page.locator("#operations-predict-predict_predict_post").inner_text()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    screenshot(page, "api-docs.png")
     assert outside == []
 
 
