@@ -11,7 +11,6 @@ folds are drawn from a capped subsample of whole accidents, as model selection c
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +23,8 @@ from ml import metrics
 from ml.calibration import uncalibrated
 from ml.features import FeatureSpec
 from ml.scoring import class_probabilities
-from ml.threads import available_cores, openmp_threads, openmp_threads_for_rows
+from ml.threads import fit_side_by_side
 
-#: Rows cross-validated from which folds run side by side (see ``cross_validate``).
-SIDE_BY_SIDE_MIN_ROWS = 20_000
 #: The figures compared across folds.
 CV_METRICS = ("macro_f1", "severe_roc_auc")
 
@@ -91,24 +88,16 @@ def cross_validate(
     configuration = clone(pipeline).set_params(model__max_iter=iterations, model__early_stopping=False)
     classes = sorted(spec.classes)
     fold_rows = grouped_folds(rows[spec.key], rows[spec.target], folds, seed)
-    # Large folds side by side, one per core, each fit on one OpenMP thread: a fit of a
-    # fold's size barely gains from a second thread (it synchronises at every split), two
-    # fits at once do (national size, two folds of 24,000 rows: 5.3 s against 8.6 s in a
-    # row). Small folds are Python overhead that threads share badly (the sample's 4,066
-    # rows: 5.7 s side by side, 4.2 s in a row).
-    side_by_side = min(len(fold_rows), available_cores()) if len(rows) >= SIDE_BY_SIDE_MIN_ROWS else 1
 
     def fit_and_score(fold: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
         fit, scored = rows.iloc[fold[0]], rows.iloc[fold[1]]
-        threads = openmp_threads(1) if side_by_side > 1 else openmp_threads_for_rows(len(fit), training=True)
-        with threads:
-            fold_model = clone(configuration).fit(fit[spec.names], fit[spec.target])
+        fold_model = clone(configuration).fit(fit[spec.names], fit[spec.target])
         proba = class_probabilities(fold_model, scored[spec.names], classes)
         result = metrics.classification_metrics(scored[spec.target], proba, classes)
         return {name: result[name] for name in CV_METRICS}
 
-    with ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="fold") as pool:
-        scores = list(pool.map(fit_and_score, fold_rows))
+    # Folds of national size run side by side (ml.threads).
+    scores = fit_side_by_side(fit_and_score, fold_rows, len(rows))
     return CrossValidation(
         folds=scores,
         rows=len(rows),

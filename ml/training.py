@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -20,7 +21,7 @@ from ml.models import (
     fit_severity_model,
 )
 from ml.scoring import class_probabilities
-from ml.threads import openmp_threads_for_rows
+from ml.threads import fit_side_by_side
 
 MODEL = "severity_model"
 #: The same gradient boosting without the newest feature set (``FeatureSpec.previous_feature_set``):
@@ -86,12 +87,6 @@ def stratified_rows(frame: pd.DataFrame, rows: int, target: str, random_state: i
     return frame.groupby(target, group_keys=False).sample(frac=share, random_state=random_state).sort_index()
 
 
-def fit_with_threads(model: Pipeline, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec):
-    """``fit_severity_model`` on as many OpenMP threads as ``ml.threads`` gives a fit of this size."""
-    with openmp_threads_for_rows(len(train), training=True):
-        return fit_severity_model(model, train, validation, spec)
-
-
 def train_models(
     features: pd.DataFrame,
     baseline_features: pd.DataFrame,
@@ -109,11 +104,16 @@ def train_models(
     selection_train = stratified_rows(train, plan.selection_rows, spec.target, params.random_state)
     selection_validation = stratified_rows(validation, plan.selection_rows, spec.target, params.random_state)
     selection, best = {}, None
-    for leaves in plan.max_leaf_nodes_candidates:
-        candidate_params = replace(params, max_leaf_nodes=leaves)
-        candidate = fit_with_threads(
+    candidates = [replace(params, max_leaf_nodes=leaves) for leaves in plan.max_leaf_nodes_candidates]
+    fitted_candidates = fit_side_by_side(
+        lambda candidate_params: fit_severity_model(
             build_severity_model(spec, candidate_params), selection_train, selection_validation, spec
-        )
+        ),
+        candidates,
+        len(selection_train),
+    )
+    for candidate_params, candidate in zip(candidates, fitted_candidates, strict=True):
+        leaves = candidate_params.max_leaf_nodes
         score = validation_macro_f1(candidate, selection_validation, spec)
         selection[leaves] = score
         log(
@@ -125,26 +125,36 @@ def train_models(
     _, model, best_params = best
     fit_train, fit_validation = selection_train, selection_validation
     final_train = stratified_rows(train, plan.final_fit_rows, spec.target, params.random_state)
-    if len(final_train) > len(selection_train):
+    refit = len(final_train) > len(selection_train)
+    if refit:
         fit_train = final_train
         fit_validation = stratified_rows(validation, plan.final_fit_rows, spec.target, params.random_state)
         log(
             f"Refitting max_leaf_nodes={best_params.max_leaf_nodes} on {len(final_train):,} of "
             f"{len(train):,} train rows"
         )
-        model = build_severity_model(spec, best_params)
-        model = fit_with_threads(model, fit_train, fit_validation, spec)
-    scores = {MODEL: validation_macro_f1(model, fit_validation, spec)}
-
-    previous_model, previous_spec = None, spec.previous_feature_set()
+    fits = [spec] if refit else []
+    previous_spec = spec.previous_feature_set()
     if previous_spec is not None:
         log(
             f"Fitting max_leaf_nodes={best_params.max_leaf_nodes} without feature set {spec.feature_set} "
             f"({len(previous_spec.names)} of {len(spec.names)} features) on the same {len(fit_train):,} rows"
         )
-        previous_model = fit_with_threads(
-            build_severity_model(previous_spec, best_params), fit_train, fit_validation, previous_spec
-        )
+        fits.append(previous_spec)
+    started = time.perf_counter()
+    fitted = fit_side_by_side(
+        lambda fit_spec: fit_severity_model(
+            build_severity_model(fit_spec, best_params), fit_train, fit_validation, fit_spec
+        ),
+        fits,
+        len(fit_train),
+    )
+    if len(fits) > 1:
+        log(f"{len(fits)} fits on {len(fit_train):,} rows in {time.perf_counter() - started:.1f} s")
+    model = fitted.pop(0) if refit else model
+    scores = {MODEL: validation_macro_f1(model, fit_validation, spec)}
+    previous_model = fitted.pop(0) if previous_spec is not None else None
+    if previous_model is not None:
         scores[PREVIOUS_FEATURE_SET] = validation_macro_f1(previous_model, fit_validation, previous_spec)
     # The feature sets are compared uncalibrated (alike); the kept model is then calibrated.
     model, calibration = calibrate_on_validation(

@@ -96,7 +96,7 @@ def test_no_feature_depends_on_any_road_users_outcome(pipeline_run, tmp_path):
 def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(tables, monkeypatch):
     """Folds run on threads, one per core, each fit seeded and on one OpenMP thread: the
     figures do not depend on how many run at once."""
-    from ml import crossval
+    from ml import crossval, threads
     from ml.models import build_severity_model, fit_severity_model
     from ml.training import split_frame
 
@@ -108,12 +108,32 @@ def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(
         split_frame(features, "validation"),
         SPEC,
     )
-    monkeypatch.setattr(crossval, "SIDE_BY_SIDE_MIN_ROWS", 0)  # the sample's folds are small
-    monkeypatch.setattr(crossval, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads, "SIDE_BY_SIDE_MIN_ROWS", 0)  # the sample's folds are small
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
     side_by_side = crossval.cross_validate(fitted, features, SPEC, folds=3)
-    monkeypatch.setattr(crossval, "available_cores", lambda: 1)
+    monkeypatch.setattr(threads, "available_cores", lambda: 1)
     in_a_row = crossval.cross_validate(fitted, features, SPEC, folds=3)
     assert side_by_side.folds == in_a_row.folds and len(in_a_row.folds) == 3
+
+
+def test_training_side_by_side_gives_the_models_of_training_in_a_row(tables, monkeypatch):
+    """Candidates, and the refit beside the previous feature set's fit, run side by side at
+    national size (ml.threads): the same models as one after the other, to the last bit."""
+    from ml import threads
+
+    features, baseline = tables
+    params = SeverityModelParams(max_iter=20, n_iter_no_change=30)
+    plan = TrainingPlan(max_leaf_nodes_candidates=(7, 15), selection_rows=1_500, final_fit_rows=3_000)
+    monkeypatch.setattr(threads, "SIDE_BY_SIDE_MIN_ROWS", 0)
+    side_by_side = train_models(features, baseline, SPEC, params, plan, log=lambda _: None)
+    monkeypatch.setattr(threads, "SIDE_BY_SIDE_MIN_ROWS", 10**9)
+    in_a_row = train_models(features, baseline, SPEC, params, plan, log=lambda _: None)
+    assert side_by_side.selection == in_a_row.selection and len(in_a_row.selection) == 2
+    assert side_by_side.validation_macro_f1 == in_a_row.validation_macro_f1
+    X = features[SPEC.names]
+    for model in ("model", "previous_feature_set_model"):
+        expected = getattr(in_a_row, model).predict_proba(X)
+        assert (getattr(side_by_side, model).predict_proba(X) == expected).all()
 
 
 def test_the_typical_road_user_is_one_real_row_of_train(tables):
