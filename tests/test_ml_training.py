@@ -113,12 +113,18 @@ def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(
     side_by_side = crossval.cross_validate(fitted, features, SPEC, folds=3)
     monkeypatch.setattr(threads, "available_cores", lambda: 1)
     in_a_row = crossval.cross_validate(fitted, features, SPEC, folds=3)
+    # ... nor on how many OpenMP threads each fold's fit takes.
+    monkeypatch.setattr(threads, "SIDE_BY_SIDE_MIN_ROWS", 10**9)
+    monkeypatch.setattr(threads, "SINGLE_THREAD_MAX_TRAINING_ROWS", 0)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    assert crossval.cross_validate(fitted, features, SPEC, folds=3).folds == in_a_row.folds
     assert side_by_side.folds == in_a_row.folds and len(in_a_row.folds) == 3
 
 
 def test_training_side_by_side_gives_the_models_of_training_in_a_row(tables, monkeypatch):
     """Candidates, and the refit beside the previous feature set's fit, run side by side at
-    national size (ml.threads): the same models as one after the other, to the last bit."""
+    national size (ml.threads), each on one OpenMP thread: the same models as one after the
+    other on two threads each, to the last bit."""
     from ml import threads
 
     features, baseline = tables
@@ -126,7 +132,10 @@ def test_training_side_by_side_gives_the_models_of_training_in_a_row(tables, mon
     plan = TrainingPlan(max_leaf_nodes_candidates=(7, 15), selection_rows=1_500, final_fit_rows=3_000)
     monkeypatch.setattr(threads, "SIDE_BY_SIDE_MIN_ROWS", 0)
     side_by_side = train_models(features, baseline, SPEC, params, plan, log=lambda _: None)
+    # In a row, each fit on every core (as a lone fit of national size runs).
     monkeypatch.setattr(threads, "SIDE_BY_SIDE_MIN_ROWS", 10**9)
+    monkeypatch.setattr(threads, "SINGLE_THREAD_MAX_TRAINING_ROWS", 0)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
     in_a_row = train_models(features, baseline, SPEC, params, plan, log=lambda _: None)
     assert side_by_side.selection == in_a_row.selection and len(in_a_row.selection) == 2
     assert side_by_side.validation_macro_f1 == in_a_row.validation_macro_f1
