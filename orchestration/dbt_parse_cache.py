@@ -24,7 +24,7 @@ from pathlib import Path
 
 #: The file dbt writes its parse to, in its target folder.
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
-#: Every environment variable ``profiles.yml`` reads (tests/test_dbt_models.py checks the
+#: Every environment variable ``profiles.yml`` reads (tests/test_dbt_run_folders.py checks the
 #: list against the file): the values dbt's profile check compares.
 PROFILE_ENV_VARS = (
     "BAAC_WAREHOUSE",

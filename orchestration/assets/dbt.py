@@ -6,6 +6,7 @@ definitions are built, by ``baac_dbt_project()``.
 """
 
 import os
+import shutil
 import uuid
 from collections.abc import Mapping
 from functools import cache
@@ -92,10 +93,26 @@ def table_metadata(conn, asset_key: dg.AssetKey) -> dict:
     }
 
 
+#: `dbt build` target folders kept (compiled SQL, run results, logs: about 10 MB each on the
+#: sample); older ones are removed, so that runs every hour do not fill the disk.
+RUN_FOLDERS_KEPT = 10
+
+
 def run_target_path(context: dg.AssetExecutionContext) -> Path:
     """A `dbt build`'s own target folder, named as dagster-dbt names it (step, run, random)."""
     name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
     return settings.DBT_PROJECT_DIR / settings.dbt_target_path() / name
+
+
+def prune_run_folders(target_dir: Path, step_name: str, keep: int = RUN_FOLDERS_KEPT) -> list[Path]:
+    """Remove all but the ``keep`` newest run folders of ``step_name`` in ``target_dir``;
+    the removed ones. A folder that vanishes meanwhile (another process pruning) is skipped."""
+    folders = [p for p in target_dir.glob(f"{step_name}-*") if p.is_dir()]
+    folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = folders[keep:]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
 
 
 def build_dbt_assets() -> dg.AssetsDefinition:
@@ -111,6 +128,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         dbt_parse_cache.seed_target(target_path, cache_dir)
         events = list(dbt.cli(["build"], context=context, target_path=target_path).stream())
         dbt_parse_cache.keep_parse(target_path, cache_dir)
+        prune_run_folders(target_path.parent, context.op_execution_context.op.name)
         with warehouse.get_connection(read_only=True) as conn:
             for event in events:
                 if isinstance(event, dg.Output):

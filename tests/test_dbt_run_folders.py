@@ -1,11 +1,14 @@
-"""dbt's parse kept per profile across pipeline runs (orchestration/dbt_parse_cache.py). That a
-run really skips the parse is checked where runs repeat on one warehouse: tests/test_crashes.py."""
+"""dbt's target folders across pipeline runs: the parse kept per profile
+(orchestration/dbt_parse_cache.py), and old run folders removed. That a run really skips the
+parse is checked where runs repeat on one warehouse: tests/test_crashes.py."""
 
 from __future__ import annotations
 
+import os
 import re
 
 from orchestration import dbt_parse_cache, settings
+from orchestration.assets.dbt import prune_run_folders
 
 
 def test_the_key_covers_every_variable_the_profile_reads():
@@ -36,3 +39,20 @@ def test_a_kept_parse_seeds_the_next_run_of_the_same_profile_only(tmp_path):
     assert (second / dbt_parse_cache.PARTIAL_PARSE_FILE).read_bytes() == b"parse of run 1"
     assert not dbt_parse_cache.seed_target(other, cache, {"DUCKDB_PATH": "/b/warehouse.duckdb"})
     assert [p.suffix for p in cache.iterdir()] == [".msgpack"]  # no temporary file left
+
+
+def test_only_the_newest_run_folders_of_the_step_are_kept(tmp_path):
+    for age, name in enumerate(["baac_dbt_models-a", "baac_dbt_models-b", "baac_dbt_models-c"]):
+        folder = tmp_path / name
+        (folder / "compiled").mkdir(parents=True)
+        os.utime(folder, (1_000_000 + age, 1_000_000 + age))  # c is the newest
+    (tmp_path / "partial_parse").mkdir()
+    (tmp_path / "manifest.json").write_text("{}")
+    removed = prune_run_folders(tmp_path, "baac_dbt_models", keep=2)
+    assert [p.name for p in removed] == ["baac_dbt_models-a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "baac_dbt_models-b",
+        "baac_dbt_models-c",
+        "manifest.json",
+        "partial_parse",
+    ]
