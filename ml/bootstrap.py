@@ -21,8 +21,10 @@ the same test accidents are resampled alike: their difference is a paired bootst
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from itertools import islice
 
 import numpy as np
@@ -89,6 +91,7 @@ class _Ranks:
         self.below = np.searchsorted(neg_distinct, self.pos_levels, side="left")
         tied = np.searchsorted(neg_distinct, self.pos_levels, side="right") > self.below
         self.tied_index = np.where(tied, self.below, len(neg_distinct))  # past the end: no tie
+        self._last = threading.local()  # see ``at``
 
     @staticmethod
     def _runs(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +109,17 @@ class _Ranks:
         return cumulative[:, np.r_[starts, len(groups)]] if len(groups) else cumulative
 
     def at(self, weights: np.ndarray):
+        """``_at(weights)``, remembered for the last chunk of weights this thread asked about:
+        the severe ROC-AUC and average precision read the same sums (100 resamples of a
+        national model's ten metrics: 2.45 s on two threads, 2.9 s when each computed them)."""
+        last = getattr(self._last, "value", None)
+        if last is not None and last[0] is weights:
+            return last[1]
+        result = self._at(weights)
+        self._last.value = (weights, result)
+        return result
+
+    def _at(self, weights: np.ndarray):
         """Per positive level: positives there, cumulative positives up to it, negatives
         below it and tied with it; and the totals (P, N). Whole numbers of road users (each
         accident's weight is a count), so float32 holds them exactly up to 2**24 rows, and
@@ -256,6 +270,10 @@ def _metric_functions(y_true, proba, classes, sums: _GroupSums, names) -> dict:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.nanmean(np.where(support > 0, tp / support, np.nan), axis=0)
 
+    @cache
+    def severe_ranks() -> _Ranks:  # one for both severe rank metrics
+        return _Ranks(is_severe, p_severe, sums.group_index)
+
     def auc_of(outcome, score):
         return _Ranks(outcome, score, sums.group_index).roc_auc
 
@@ -281,8 +299,8 @@ def _metric_functions(y_true, proba, classes, sums: _GroupSums, names) -> dict:
         "balanced_accuracy": lambda: balanced_accuracy,
         "roc_auc_ovr_macro": lambda: roc_auc_ovr_macro,
         "log_loss": lambda: log_loss,
-        "severe_roc_auc": lambda: auc_of(is_severe, p_severe),
-        "severe_average_precision": lambda: _Ranks(is_severe, p_severe, sums.group_index).average_precision,
+        "severe_roc_auc": lambda: severe_ranks().roc_auc,
+        "severe_average_precision": lambda: severe_ranks().average_precision,
         "top_label_ece": lambda: per_row_mean(
             _binned_gap(proba.max(axis=1), (predicted == true_index).astype(np.float64), sums)
         ),
