@@ -99,12 +99,13 @@ def test_a_model_against_itself_gains_nothing_and_not_beyond_the_noise():
     assert (gain.gain, gain.low, gain.high, gain.beyond_noise) == (0.0, 0.0, 0.0, False)
 
 
-def test_gains_of_several_metrics_at_once_are_those_of_each_alone():
-    """paired_gains_on_test scores each model once for all metrics, on the same resamples."""
+def two_models_on_test(seed: int):
+    """A test split of random accidents, its specification, a challenger with some signal
+    and a champion guessing at random."""
     from sklearn.dummy import DummyClassifier
     from sklearn.linear_model import LogisticRegression
 
-    y, proba, groups = random_case(600, 250, seed=7)
+    y, proba, groups = random_case(600, 250, seed=seed)
     frame = pd.DataFrame(
         {"num_acc": groups, "split": "test", "severity": y, "x": proba[:, 0], "z": proba[:, 3]}
     )
@@ -115,6 +116,12 @@ def test_gains_of_several_metrics_at_once_are_those_of_each_alone():
     )
     challenger = LogisticRegression(max_iter=500).fit(frame[["x", "z"]], y)
     champion = DummyClassifier(strategy="stratified", random_state=0).fit(frame[["x", "z"]], y)
+    return frame, spec, challenger, champion
+
+
+def test_gains_of_several_metrics_at_once_are_those_of_each_alone():
+    """paired_gains_on_test scores each model once for all metrics, on the same resamples."""
+    frame, spec, challenger, champion = two_models_on_test(seed=7)
     both = paired_gains_on_test(
         challenger, champion, frame, spec, ("macro_f1", "severe_roc_auc"), resamples=100
     )
@@ -126,23 +133,10 @@ def test_gains_of_several_metrics_at_once_are_those_of_each_alone():
 def test_gains_read_from_an_evaluation_are_those_scored_again():
     """The evaluation keeps each model's resamples, so the newest feature set's gain costs no
     second scoring or bootstrap, and gives the same figures to the last bit."""
-    from sklearn.dummy import DummyClassifier
-    from sklearn.linear_model import LogisticRegression
-
     from ml.evaluation import evaluate_on_test, paired_gains_in_evaluation
     from ml.training import MODEL, PREVIOUS_FEATURE_SET
 
-    y, proba, groups = random_case(600, 250, seed=11)
-    frame = pd.DataFrame(
-        {"num_acc": groups, "split": "test", "severity": y, "x": proba[:, 0], "z": proba[:, 3]}
-    )
-    spec = type(
-        "Spec",
-        (),
-        {"names": ["x", "z"], "classes": dict.fromkeys(CLASSES), "target": "severity", "key": "num_acc"},
-    )
-    challenger = LogisticRegression(max_iter=500).fit(frame[["x", "z"]], y)
-    champion = DummyClassifier(strategy="stratified", random_state=0).fit(frame[["x", "z"]], y)
+    frame, spec, challenger, champion = two_models_on_test(seed=11)
     metric_names = ("macro_f1", "severe_roc_auc")
     evaluation = evaluate_on_test(
         {MODEL: challenger, PREVIOUS_FEATURE_SET: champion}, frame, frame, spec, resamples=100
