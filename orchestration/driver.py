@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests
 
+from orchestration.in_process import execute_in_process
 from orchestration.sensors import LANDING_SENSOR
 
 
@@ -76,13 +77,15 @@ class LoopDriver:
 
     def run_sensor_request(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
         job = self.defs.resolve_job_def(request.job_name)
-        return job.execute_in_process(
+        return execute_in_process(
+            job,
             run_config=request.run_config, instance=self.instance, tags=request.tags, raise_on_error=False
         )
 
     def run_automation_request(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
         job = self.defs.resolve_implicit_global_asset_job_def()
-        return job.execute_in_process(
+        return execute_in_process(
+            job,
             instance=self.instance,
             asset_selection=list(request.asset_selection or []),
             partition_key=request.partition_key,

@@ -18,6 +18,7 @@ from dagster._core.storage.tags import (
 )
 
 from orchestration import settings
+from orchestration.in_process import execute_in_process
 from orchestration.resources import WarehouseResource
 
 
@@ -30,7 +31,8 @@ def run_pipeline(years: list[str], instance: dg.DagsterInstance, job_name: str =
     from orchestration.definitions import build_definitions
 
     job = build_definitions().resolve_job_def(job_name)
-    return job.execute_in_process(
+    return execute_in_process(
+        job,
         instance=instance,
         tags=partition_range_tags(years),
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},

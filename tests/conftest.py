@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,6 +215,15 @@ def monitored_run(pipeline_run, tmp_path_factory) -> Iterator[MonitoredRun]:
         yield MonitoredRun(pipeline_run, root, train, result)
     finally:
         patch.undo()
+
+
+def pytest_configure(config) -> None:
+    """A suite started in the background (``make test &``, a CI runner) ignores SIGINT, and a
+    Dagster run in a test would then make the worker ignore SIGTERM, and with it every process
+    a later test starts (``orchestration.in_process``; a spawned pool's ``terminate()`` hung
+    for ever). Tests get Python's own SIGINT handler, as in a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)

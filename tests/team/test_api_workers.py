@@ -344,6 +344,9 @@ def test_a_spawned_process_that_uses_part_of_the_service_keeps_its_own_registry(
     script.write_text(SPAWNED_CHILD)
     environment = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
     environment.update(BAAC_API_METRICS_DIR=str(tmp_path / "metrics"), PYTHONPATH=str(PROJECT_ROOT))
-    result = subprocess.run([sys.executable, str(script)], env=environment, capture_output=True, text=True)
+    # A timeout: a pool whose worker ignores SIGTERM never terminates (tests/conftest.py).
+    result = subprocess.run(
+        [sys.executable, str(script)], env=environment, capture_output=True, text=True, timeout=120
+    )
     assert result.stdout.strip() == "None", result.stderr
     assert not (tmp_path / "metrics").exists()
