@@ -79,7 +79,10 @@ class LoopDriver:
         job = self.defs.resolve_job_def(request.job_name)
         return execute_in_process(
             job,
-            run_config=request.run_config, instance=self.instance, tags=request.tags, raise_on_error=False
+            run_config=request.run_config,
+            instance=self.instance,
+            tags=request.tags,
+            raise_on_error=False,
         )
 
     def run_automation_request(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
