@@ -22,10 +22,11 @@ the same test accidents are resampled alike: their difference is a paired bootst
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from itertools import islice
+from typing import TypeVar
 
 import numpy as np
 from scipy import sparse
@@ -33,6 +34,8 @@ from scipy import sparse
 from ml import metrics
 from ml.baac import SEVERE_CLASSES
 from ml.threads import threads_for_rows
+
+K = TypeVar("K")
 
 RESAMPLES = 1_000
 SEED = 42
@@ -185,19 +188,45 @@ def resampled_metrics(
     a metric undefined, e.g. a ROC-AUC without a severe road user).
 
     ``groups`` is each row's accident; ``accidents``, the sorted accidents resampled (by
-    default those of ``groups``): pass the same to score two models on the same resamples.
+    default those of ``groups``): pass the same to score two models on the same resamples,
+    or score them together (``resampled_metrics_of_models``).
     """
+    groups = np.asarray(groups)
+    accidents = np.unique(groups) if accidents is None else np.asarray(accidents)
+    scored = {None: (y_true, proba, groups)}
+    return resampled_metrics_of_models(scored, classes, accidents, resamples, seed, names)[None]
+
+
+def resampled_metrics_of_models(
+    scored: Mapping[K, tuple],
+    classes: list[int],
+    accidents: np.ndarray,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    names: Sequence[str] = metrics.SCALAR_METRICS,
+) -> dict[K, dict[str, np.ndarray]]:
+    """``resampled_metrics`` of several models, ``scored`` = ``{model: (y_true, proba,
+    groups)}``, on the same resamples of ``accidents``: each chunk of weights is drawn once
+    for every model (drawing 1,000 resamples of 175,000 accidents costs 2.4 s)."""
+    accidents = np.asarray(accidents)
+    functions = {
+        model: _model_functions(y_true, proba, groups, classes, accidents, names)
+        for model, (y_true, proba, groups) in scored.items()
+    }
+    rows = max((len(np.asarray(groups)) for _, _, groups in scored.values()), default=0)
+    return _compute(functions, len(accidents), rows, resamples, seed, names)
+
+
+def _model_functions(y_true, proba, groups, classes, accidents, names) -> dict:
     y_true, groups = np.asarray(y_true), np.asarray(groups)
     proba = np.asarray(proba, dtype=np.float64)
-    accidents = np.unique(groups) if accidents is None else np.asarray(accidents)
     position = np.searchsorted(accidents, groups)
     if len(groups) and (position.max() >= len(accidents) or (accidents[position] != groups).any()):
         raise ValueError("some rows belong to accidents that are not among those resampled")
     unknown = set(np.unique(y_true).tolist()) - set(classes)
     if unknown:
         raise ValueError(f"classes {sorted(unknown)} of y_true are not among {classes}")
-    sums = _GroupSums(position, len(accidents))
-    return _compute(y_true, proba, classes, sums, resamples, seed, names)
+    return _metric_functions(y_true, proba, classes, _GroupSums(position, len(accidents)), names)
 
 
 def point_metrics(y_true, proba: np.ndarray, classes: list[int], names=metrics.SCALAR_METRICS) -> dict:
@@ -210,26 +239,38 @@ def point_metrics(y_true, proba: np.ndarray, classes: list[int], names=metrics.S
     return {name: float(function(weights)[0]) for name, function in values.items()}
 
 
-def _compute(y_true, proba, classes, sums, resamples, seed, names) -> dict[str, np.ndarray]:
+def _compute(functions: dict, n_groups: int, rows: int, resamples: int, seed: int, names) -> dict:
     """Chunks of resamples on as many threads as ``ml.threads`` gives these rows (NumPy's
-    gathers and sums release the GIL), a wave of one chunk per thread at a time so that
-    memory holds that many chunks only. The weights are drawn in order, in this thread:
-    the values do not depend on the threads."""
-    functions = _metric_functions(y_true, proba, classes, sums, names)
-    out = {name: np.empty(resamples) for name in names}
+    gathers and sums release the GIL). The weights are drawn in order, in this thread, while
+    the threads compute the chunks before (at most one chunk per thread waits, which bounds
+    memory): the values do not depend on the threads."""
+    out = {model: {name: np.empty(resamples) for name in names} for model in functions}
 
-    def chunk_metrics(weights: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: function(weights) for name, function in functions.items()}
+    def chunk_metrics(weights: np.ndarray) -> dict:
+        return {
+            model: {name: function(weights) for name, function in by_name.items()}
+            for model, by_name in functions.items()
+        }
 
-    threads = threads_for_rows(len(y_true))
-    chunks = resample_weights(sums.n_groups, resamples, seed)
+    threads = threads_for_rows(rows)
+    pending: deque = deque()
     done = 0
+
+    def collect() -> None:
+        nonlocal done
+        size, future = pending.popleft()
+        for model, values in future.result().items():
+            for name, value in values.items():
+                out[model][name][done : done + size] = value
+        done += size
+
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bootstrap") as pool:
-        while wave := list(islice(chunks, threads)):
-            for weights, values in zip(wave, pool.map(chunk_metrics, wave), strict=True):
-                for name, value in values.items():
-                    out[name][done : done + len(weights)] = value
-                done += len(weights)
+        for weights in resample_weights(n_groups, resamples, seed):
+            pending.append((len(weights), pool.submit(chunk_metrics, weights)))
+            if len(pending) > threads:
+                collect()
+        while pending:
+            collect()
     return out
 
 

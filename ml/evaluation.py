@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
@@ -16,6 +17,7 @@ from ml.array_model import compile_model
 from ml.data import baseline_columns, split_frame
 from ml.features import FeatureSpec
 from ml.scoring import class_probabilities, model_input
+from ml.threads import available_cores
 from ml.training import FEATURE_MODELS, MAJORITY_BASELINE, MODEL
 
 
@@ -63,21 +65,21 @@ def evaluate_on_test(
     resamples for every model."""
     classes = sorted(spec.classes)
     test, baseline_test = split_frame(features, "test"), split_frame(baseline_features, "test")
-    accidents = np.unique(test[spec.key])
-    results, intervals, resampled, model_proba = {}, {}, {}, None
+    scored, results = {}, {}
     for name, estimator in estimators.items():
         rows = test if name in FEATURE_MODELS else baseline_test
         proba = class_probabilities(estimator, model_inputs(name, test, baseline_test, spec), classes)
+        scored[name] = (rows[spec.target].to_numpy(), proba, rows[spec.key].to_numpy())
         results[name] = metrics.classification_metrics(rows[spec.target], proba, classes)
-        if resamples:
-            resampled[name] = bootstrap.resampled_metrics(
-                rows[spec.target], proba, rows[spec.key], classes, accidents, resamples, seed
-            )
-            intervals[name] = {
-                metric: bootstrap.percentile_interval(values) for metric, values in resampled[name].items()
-            }
-        if name == MODEL:
-            model_proba = proba
+    resampled, intervals = {}, {}
+    if resamples:  # every model on the same resamples, each drawn once
+        accidents = np.unique(test[spec.key])
+        resampled = bootstrap.resampled_metrics_of_models(scored, classes, accidents, resamples, seed)
+        intervals = {
+            name: {metric: bootstrap.percentile_interval(values) for metric, values in by_metric.items()}
+            for name, by_metric in resampled.items()
+        }
+    model_proba = scored[MODEL][1] if MODEL in scored else None
     y_test = test[spec.target].to_numpy()
     return Evaluation(
         metrics=results,
@@ -112,15 +114,19 @@ def permutation_importance_on_validation(
         predicted = compiled.classes_[np.argmax(compiled.predict_proba(X), axis=1)]
         return f1_score(y, predicted, average="macro")
 
-    result = permutation_importance(
-        model,
-        model_input(validation, spec).to_numpy(dtype=np.float64),
-        validation[spec.target].to_numpy(),
-        scoring=macro_f1,
-        n_repeats=repeats,
-        random_state=random_state,
-        n_jobs=1,
-    )
+    # Features on threads, one per core: each scoring is one thread's (ml.threads), the trees
+    # release the GIL, and the shuffles are seeded per feature, so the figures do not
+    # depend on the threads (a national model: 25 s on one thread).
+    with parallel_config(backend="threading"):
+        result = permutation_importance(
+            model,
+            model_input(validation, spec).to_numpy(dtype=np.float64),
+            validation[spec.target].to_numpy(),
+            scoring=macro_f1,
+            n_repeats=repeats,
+            random_state=random_state,
+            n_jobs=available_cores(),
+        )
     return pd.DataFrame(
         {"importance_mean": result.importances_mean, "importance_std": result.importances_std},
         index=spec.names,
@@ -192,18 +198,19 @@ def paired_gains_on_test(
         return None
     challenger_proba = class_probabilities(challenger, test[spec.names], classes)
     y, groups = test[spec.target].to_numpy(), test[spec.key].to_numpy()
-    accidents = np.unique(groups)
-
-    def resampled(proba) -> dict[str, np.ndarray]:
-        return bootstrap.resampled_metrics(
-            y, proba, groups, classes, accidents, resamples, seed, list(metric_names)
-        )
-
+    resampled = bootstrap.resampled_metrics_of_models(
+        {"challenger": (y, challenger_proba, groups), "champion": (y, champion_proba, groups)},
+        classes,
+        np.unique(groups),
+        resamples,
+        seed,
+        list(metric_names),
+    )
     return _paired_gains(
         metrics.classification_metrics(y, challenger_proba, classes),
         metrics.classification_metrics(y, champion_proba, classes),
-        resampled(challenger_proba),
-        resampled(champion_proba),
+        resampled["challenger"],
+        resampled["champion"],
         metric_names,
     )
 

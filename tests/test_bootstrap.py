@@ -163,6 +163,26 @@ def test_the_bootstrap_gives_the_same_values_on_one_thread_or_several(monkeypatc
         assert np.array_equal(on_one[name], on_three[name], equal_nan=True), name
 
 
+def test_models_resampled_together_get_what_each_gets_alone():
+    """The weights are drawn once for every model: the same resamples, so the same values,
+    for models on different rows of the same accidents (a baseline reads its own table)."""
+    y, proba, groups = random_case(4_000, 1_200, seed=21)
+    accidents = np.unique(groups)
+    constant = np.tile([0.5, 0.3, 0.15, 0.05], (len(y), 1))  # the majority baseline's ties
+    reordered = np.random.default_rng(3).permutation(len(y))
+    scored = {
+        "model": (y, proba, groups),
+        "majority": (y, constant, groups),
+        "baseline": (y[reordered], proba[reordered][:, ::-1], groups[reordered]),
+    }
+    together = bootstrap.resampled_metrics_of_models(scored, CLASSES, accidents, resamples=60, seed=5)
+    assert together.keys() == scored.keys()
+    for model, (y_m, proba_m, groups_m) in scored.items():
+        alone = bootstrap.resampled_metrics(y_m, proba_m, groups_m, CLASSES, accidents, resamples=60, seed=5)
+        for name in metrics.SCALAR_METRICS:
+            assert np.array_equal(together[model][name], alone[name], equal_nan=True), (model, name)
+
+
 def test_cross_validation_folds_never_split_an_accident():
     y, _, groups = random_case(2_000, 700, seed=5)
     folds = grouped_folds(groups, y, folds=5, seed=42)

@@ -121,6 +121,29 @@ def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(
     assert side_by_side.folds == in_a_row.folds and len(in_a_row.folds) == 3
 
 
+def test_permutation_importance_on_threads_gives_the_figures_of_one_thread(tables, monkeypatch):
+    """Features are shuffled and scored on threads, one per core: each feature's shuffles
+    are seeded, so the figures do not depend on how many threads."""
+    from ml import evaluation
+    from ml.models import build_severity_model, fit_severity_model
+    from ml.training import split_frame
+
+    features, _ = tables
+    params = SeverityModelParams(max_iter=15, max_leaf_nodes=15, n_iter_no_change=30)
+    fitted = fit_severity_model(
+        build_severity_model(SPEC, params),
+        split_frame(features, "train"),
+        split_frame(features, "validation"),
+        SPEC,
+    )
+    importance = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(evaluation, "available_cores", lambda cores=cores: cores)
+        importance[cores] = evaluation.permutation_importance_on_validation(fitted, features, SPEC, repeats=3)
+    pd.testing.assert_frame_equal(importance[1], importance[2], check_exact=True)
+    assert importance[1]["importance_mean"].abs().max() > 0
+
+
 def test_training_side_by_side_gives_the_models_of_training_in_a_row(tables, monkeypatch):
     """Candidates, and the refit beside the previous feature set's fit, run side by side at
     national size (ml.threads), each on one OpenMP thread: the same models as one after the
