@@ -81,14 +81,11 @@ class _Ranks:
     weight below it and tied with it. Every array is (resamples x scores), so the sums run
     along contiguous memory."""
 
-    def __init__(self, outcome: np.ndarray, score: np.ndarray, group_index: np.ndarray):
-        levels, level = np.unique(score, return_inverse=True)
-        order = np.argsort(level, kind="stable")
-        level, outcome, groups = level[order], np.asarray(outcome, dtype=bool)[order], group_index[order]
-        self.pos_groups, pos_levels = groups[outcome], level[outcome]
-        self.neg_groups, neg_levels = groups[~outcome], level[~outcome]
-        self.pos_starts, self.pos_levels = self._runs(pos_levels)
-        self.neg_starts, neg_distinct = self._runs(neg_levels)
+    def __init__(self, outcome: np.ndarray, score: np.ndarray, sums: _GroupSums):
+        _, level = np.unique(score, return_inverse=True)
+        positive, groups, n = np.asarray(outcome, dtype=bool), sums.group_index, sums.n_groups
+        self.positive_levels, self.pos_levels = self._level_sums(level[positive], groups[positive], n)
+        self.negative_levels, neg_distinct = self._level_sums(level[~positive], groups[~positive], n)
         # For each positive level: how many negative levels lie strictly below, and whether
         # one is tied with it.
         self.below = np.searchsorted(neg_distinct, self.pos_levels, side="left")
@@ -97,19 +94,24 @@ class _Ranks:
         self._last = threading.local()  # see ``at``
 
     @staticmethod
-    def _runs(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not len(levels):
-            return np.zeros(0, dtype=np.intp), levels
-        starts = np.flatnonzero(np.r_[True, levels[1:] != levels[:-1]])
-        return starts, levels[starts]
+    def _level_sums(level: np.ndarray, groups: np.ndarray, n_groups: int):
+        """The (distinct levels x groups) count of rows, and the distinct levels, ascending:
+        a level's weight in a resample is one sparse product, whose cost is the number of
+        distinct (level, accident) pairs, not of rows (a baseline's constant score: one
+        level, a product 8 times cheaper than a cumulative sum over its rows)."""
+        distinct, index = np.unique(level, return_inverse=True)
+        counts = sparse.csr_matrix(
+            (np.ones(len(level), dtype=np.float32), (index, groups)), shape=(len(distinct), n_groups)
+        )
+        return counts, distinct
 
     @staticmethod
-    def _cumulative(weights: np.ndarray, groups: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    def _cumulative(weights: np.ndarray, counts) -> np.ndarray:
         """(resamples x levels + 1): the weight of the rows up to the end of each level, after
-        a leading 0 (a cumulative sum, then a gather: faster than ``reduceat`` on runs of one)."""
-        cumulative = np.zeros((len(weights), len(groups) + 1), dtype=weights.dtype)
-        np.cumsum(np.take(weights, groups, axis=1), axis=1, out=cumulative[:, 1:])
-        return cumulative[:, np.r_[starts, len(groups)]] if len(groups) else cumulative
+        a leading 0."""
+        cumulative = np.zeros((len(weights), counts.shape[0] + 1), dtype=weights.dtype)
+        np.cumsum(np.asarray(counts @ weights.T).T, axis=1, out=cumulative[:, 1:])
+        return cumulative
 
     def at(self, weights: np.ndarray):
         """``_at(weights)``, remembered for the last chunk of weights this thread asked about:
@@ -127,12 +129,11 @@ class _Ranks:
         below it and tied with it; and the totals (P, N). Whole numbers of road users (each
         accident's weight is a count), so float32 holds them exactly up to 2**24 rows, and
         moves half the memory of float64 through the gathers and sums that dominate."""
-        exact = max(len(self.pos_groups), len(self.neg_groups)) < 2**24 and np.array_equal(
-            weights, np.round(weights)
-        )
+        rows = max(self.positive_levels.sum(), self.negative_levels.sum())
+        exact = rows < 2**24 and np.array_equal(weights, np.round(weights))
         weights = weights.astype(np.float32 if exact else np.float64)
-        positives_up_to = self._cumulative(weights, self.pos_groups, self.pos_starts)
-        negatives_up_to = self._cumulative(weights, self.neg_groups, self.neg_starts)
+        positives_up_to = self._cumulative(weights, self.positive_levels)
+        negatives_up_to = self._cumulative(weights, self.negative_levels)
         positives = np.diff(positives_up_to, axis=1)
         negatives = np.zeros(
             (len(weights), negatives_up_to.shape[1]), dtype=weights.dtype
@@ -313,10 +314,10 @@ def _metric_functions(y_true, proba, classes, sums: _GroupSums, names) -> dict:
 
     @cache
     def severe_ranks() -> _Ranks:  # one for both severe rank metrics
-        return _Ranks(is_severe, p_severe, sums.group_index)
+        return _Ranks(is_severe, p_severe, sums)
 
     def auc_of(outcome, score):
-        return _Ranks(outcome, score, sums.group_index).roc_auc
+        return _Ranks(outcome, score, sums).roc_auc
 
     def roc_auc_ovr_macro(weights):
         return np.mean([one(weights) for one in per_class_auc], axis=0)
