@@ -78,20 +78,36 @@
         group by all
     ),
 
-    psi_deciles as (
+    psi_numeric_counts as (
         select
             feature,
-            quantile_disc(value, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) as deciles
-        from {{ reference }}
+            value,
+            sum(value_rows) over (partition by feature order by value) as rows_up_to,
+            sum(value_rows) over (partition by feature) as feature_rows
+        from psi_reference_counts
         where feature_kind = 'numeric' and value is not null
-        group by feature
     ),
 
+    -- Each decile is quantile_disc(value, q) found from the counts: the value at 0-based
+    -- position max(1, n - floor(n - n q)) - 1 of the n sorted values (DuckDB's own index,
+    -- tests/test_dbt_models.py), the first whose cumulative count passes it. So `reference`
+    -- is read once, never kept whole in memory (a row per road user and feature).
     psi_edges as (
         select distinct
             feature,
-            unnest(deciles) as edge
-        from psi_deciles
+            edge
+        from (
+            select
+                psi_numeric_counts.feature,
+                deciles.q,
+                min(psi_numeric_counts.value) as edge
+            from psi_numeric_counts
+            cross join (select unnest([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) as q) as deciles
+            where
+                psi_numeric_counts.rows_up_to
+                > greatest(1, feature_rows - floor(feature_rows - feature_rows * deciles.q)) - 1
+            group by psi_numeric_counts.feature, deciles.q
+        )
     ),
 
     psi_numeric_bins as (

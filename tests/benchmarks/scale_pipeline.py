@@ -160,6 +160,10 @@ def run_one(folder: Path, out: Path, root: Path) -> None:
         MLFLOW_ARTIFACT_ROOT=str(root / "artifacts"),
         BAAC_SOURCE="local",
         BAAC_LOCAL_DIR=str(folder),
+        # The drift models' Parquet files, and the prediction log they read, in the run's
+        # folder too: not the project's (the API reads data/monitoring).
+        BAAC_MONITORING_DIR=str(root / "monitoring"),
+        BAAC_PREDICTION_LOG_DIR=str(root / "predictions"),
     )
     started = time.time()
     instance = dg.DagsterInstance.ephemeral()
