@@ -82,14 +82,14 @@ _LAST_RANKS = threading.local()
 class _Ranks:
     """Weighted rank statistics of a binary outcome against a score, per resample: for each
     distinct score of a positive row, the positives' weight there, and the negatives'
-    weight below it and tied with it. Every array is (resamples x scores), so the sums run
-    along contiguous memory."""
+    weight below it and tied with it. Every array is (resamples x scores)."""
 
     def __init__(self, outcome: np.ndarray, score: np.ndarray, sums: _GroupSums):
         _, level = np.unique(score, return_inverse=True)
         positive, groups, n = np.asarray(outcome, dtype=bool), sums.group_index, sums.n_groups
-        self.positive_levels, self.pos_levels = self._level_sums(level[positive], groups[positive], n)
-        self.negative_levels, neg_distinct = self._level_sums(level[~positive], groups[~positive], n)
+        self.rows = int(max(positive.sum(), (~positive).sum()))
+        self.positive_counts, self.pos_levels = self._level_sums(level[positive], groups[positive], n)
+        self.negative_counts, neg_distinct = self._level_sums(level[~positive], groups[~positive], n)
         # For each positive level: how many negative levels lie strictly below, and whether
         # one is tied with it.
         self.below = np.searchsorted(neg_distinct, self.pos_levels, side="left")
@@ -97,7 +97,9 @@ class _Ranks:
         self.tied_index = np.where(tied, self.below, len(neg_distinct))  # past the end: no tie
 
     @staticmethod
-    def _level_sums(level: np.ndarray, groups: np.ndarray, n_groups: int):
+    def _level_sums(
+        level: np.ndarray, groups: np.ndarray, n_groups: int
+    ) -> tuple[sparse.csr_matrix, np.ndarray]:
         """The (distinct levels x groups) count of rows, and the distinct levels, ascending:
         a level's weight in a resample is one sparse product, whose cost is the number of
         distinct (level, accident) pairs, not of rows (a baseline's constant score: one
@@ -109,7 +111,7 @@ class _Ranks:
         return counts, distinct
 
     @staticmethod
-    def _cumulative(weights: np.ndarray, counts) -> np.ndarray:
+    def _cumulative(weights: np.ndarray, counts: sparse.csr_matrix) -> np.ndarray:
         """(resamples x levels + 1): the weight of the rows up to the end of each level, after
         a leading 0."""
         cumulative = np.zeros((len(weights), counts.shape[0] + 1), dtype=weights.dtype)
@@ -120,8 +122,9 @@ class _Ranks:
         """``_at(weights)``, remembered for the last structure and chunk of weights this
         thread asked about: the severe ROC-AUC and average precision read the same sums (100
         resamples of a national model's ten metrics: 2.45 s on two threads, 2.9 s when each
-        computed them). One slot per thread, not per structure: each holds about 100 MB at
-        national size, and every model's structures live until the bootstrap ends."""
+        computed them), because ``metrics.SCALAR_METRICS`` names them one after the other.
+        One slot per thread, not per structure: each holds about 100 MB at national size,
+        and every model's structures live until the bootstrap ends."""
         last = getattr(_LAST_RANKS, "value", None)
         if last is not None and last[0] is self and last[1] is weights:
             return last[2]
@@ -134,11 +137,10 @@ class _Ranks:
         below it and tied with it; and the totals (P, N). Whole numbers of road users (each
         accident's weight is a count), so float32 holds them exactly up to 2**24 rows, and
         moves half the memory of float64 through the gathers and sums that dominate."""
-        rows = max(self.positive_levels.sum(), self.negative_levels.sum())
-        exact = rows < 2**24 and np.array_equal(weights, np.round(weights))
+        exact = self.rows < 2**24 and np.array_equal(weights, np.round(weights))
         weights = weights.astype(np.float32 if exact else np.float64)
-        positives_up_to = self._cumulative(weights, self.positive_levels)
-        negatives_up_to = self._cumulative(weights, self.negative_levels)
+        positives_up_to = self._cumulative(weights, self.positive_counts)
+        negatives_up_to = self._cumulative(weights, self.negative_counts)
         positives = np.diff(positives_up_to, axis=1)
         negatives = np.zeros(
             (len(weights), negatives_up_to.shape[1]), dtype=weights.dtype
@@ -248,9 +250,11 @@ def point_metrics(y_true, proba: np.ndarray, classes: list[int], names=metrics.S
 def _compute(functions: dict, n_groups: int, rows: int, resamples: int, seed: int, names) -> dict:
     """Chunks of resamples on as many threads as ``ml.threads`` gives these rows (NumPy's
     gathers and sums release the GIL). The weights are drawn in order, in this thread, while
-    the threads compute the chunks before (at most one chunk per thread waits, which bounds
-    memory): the values do not depend on the threads."""
+    the threads compute the chunks before (at most threads + 1 chunks in flight, which
+    bounds memory): the values do not depend on the threads."""
     out = {model: {name: np.empty(resamples) for name in names} for model in functions}
+    if not functions:
+        return out
 
     def chunk_metrics(weights: np.ndarray) -> dict:
         return {
@@ -271,12 +275,16 @@ def _compute(functions: dict, n_groups: int, rows: int, resamples: int, seed: in
         done += size
 
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bootstrap") as pool:
-        for weights in resample_weights(n_groups, resamples, seed):
-            pending.append((len(weights), pool.submit(chunk_metrics, weights)))
-            if len(pending) > threads:
+        try:
+            for weights in resample_weights(n_groups, resamples, seed):
+                pending.append((len(weights), pool.submit(chunk_metrics, weights)))
+                if len(pending) > threads:
+                    collect()
+            while pending:
                 collect()
-        while pending:
-            collect()
+        except BaseException:  # a failed chunk: do not compute the ones queued behind it
+            pool.shutdown(cancel_futures=True)
+            raise
     return out
 
 

@@ -17,7 +17,7 @@ from ml.array_model import compile_model
 from ml.data import baseline_columns, split_frame
 from ml.features import FeatureSpec
 from ml.scoring import class_probabilities, model_input
-from ml.threads import available_cores
+from ml.threads import available_cores, threads_for_rows
 from ml.training import FEATURE_MODELS, MAJORITY_BASELINE, MODEL
 
 
@@ -114,9 +114,11 @@ def permutation_importance_on_validation(
         predicted = compiled.classes_[np.argmax(compiled.predict_proba(X), axis=1)]
         return f1_score(y, predicted, average="macro")
 
-    # Features on threads, one per core: each scoring is one thread's (ml.threads), the trees
-    # release the GIL, and the shuffles are seeded per feature, so the figures do not
-    # depend on the threads (a national model: 25 s on one thread).
+    # Features on threads, one per core, when each scoring of these rows is one thread's
+    # (ml.threads; more rows would nest threads): the trees release the GIL, and the
+    # shuffles are seeded per feature, so the figures do not depend on the threads (a
+    # national model: 25 s on one thread, 16 s on two).
+    jobs = available_cores() if threads_for_rows(len(validation)) == 1 else 1
     with parallel_config(backend="threading"):
         result = permutation_importance(
             model,
@@ -125,7 +127,7 @@ def permutation_importance_on_validation(
             scoring=macro_f1,
             n_repeats=repeats,
             random_state=random_state,
-            n_jobs=available_cores(),
+            n_jobs=jobs,
         )
     return pd.DataFrame(
         {"importance_mean": result.importances_mean, "importance_std": result.importances_std},
@@ -188,7 +190,7 @@ def paired_gains_on_test(
     seed: int = bootstrap.SEED,
 ) -> dict[str, PairedGain] | None:
     """Each metric's paired gain (paired_gain_on_test), from one scoring of the test split
-    per model and one bootstrap per model for all metrics: at national size a scoring of
+    per model and one bootstrap of both models for all metrics: at national size a scoring of
     the 390,000 test road users costs seconds, and the bootstrap more."""
     test = split_frame(features, "test")
     classes = sorted(spec.classes)

@@ -42,7 +42,8 @@ from ml.training import (
 class FloatFrameDataset(PandasDataset):
     """``mlflow.data.from_pandas`` of a frame of float64 columns, its schema found column by
     column: MLflow infers a frame's schema by looking at every value in Python, 35 of the 62 s
-    that logging a national training run took. The same schema (``tests/test_mlflow_dataset.py``)."""
+    that logging a national training run took. The same schema (``tests/test_mlflow_dataset.py``);
+    a column of another type is refused (MLflow would log the data set without a schema)."""
 
     @cached_property
     def schema(self) -> Schema:

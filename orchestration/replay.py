@@ -56,14 +56,9 @@ def use_replay_environment(root: Path) -> dict[str, str]:
     shutil.rmtree(root, ignore_errors=True)
     (root / "dagster_home").mkdir(parents=True)
     env = {
-        "DUCKDB_PATH": str(root / "warehouse.duckdb"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "MLFLOW_ARTIFACT_ROOT": str(root / "mlflow-artifacts"),
+        **settings.stores_in(root),
         "BAAC_LANDING_DIR": str(root / "landing"),
         "DAGSTER_HOME": str(root / "dagster_home"),
-        # The drift models' files and the prediction log of the replay's own, not the user's.
-        "BAAC_MONITORING_DIR": str(root / "monitoring"),
-        "BAAC_PREDICTION_LOG_DIR": str(root / "predictions"),
     }
     os.environ.update(env)
     return env

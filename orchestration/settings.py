@@ -151,3 +151,15 @@ def monitoring_cron() -> str:
     """When the daily schedule rebuilds the drift models (``BAAC_MONITORING_CRON``, UTC):
     00:15, once yesterday's prediction log can be compacted."""
     return os.environ.get("BAAC_MONITORING_CRON", "15 0 * * *")
+
+
+def stores_in(root: Path) -> dict[str, str]:
+    """The environment that puts a run's warehouse, MLflow store, drift files and prediction
+    log under ``root``, none of them the project's (the replay and the benchmarks run so)."""
+    return {
+        "DUCKDB_PATH": str(root / "warehouse.duckdb"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_ARTIFACT_ROOT": str(root / "mlflow-artifacts"),
+        "BAAC_MONITORING_DIR": str(root / "monitoring"),
+        "BAAC_PREDICTION_LOG_DIR": str(root / "predictions"),
+    }

@@ -75,3 +75,18 @@ def test_dbt_profile_names_a_wrong_warehouse_kind(tmp_path):
     wrong = dbt_ls("sqlite")
     assert wrong.returncode != 0
     assert "BAAC_WAREHOUSE must be duckdb or postgres" in wrong.stdout + wrong.stderr
+
+
+def test_a_run_folder_holds_every_store_of_its_run(tmp_path):
+    """The replay and the benchmarks write nothing of the project's: the warehouse, the MLflow
+    store and artifacts, the drift files and the prediction log all go under their folder."""
+    environment = settings.stores_in(tmp_path)
+    assert set(environment) == {
+        "DUCKDB_PATH",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_ARTIFACT_ROOT",
+        "BAAC_MONITORING_DIR",
+        "BAAC_PREDICTION_LOG_DIR",
+    }
+    assert all(str(tmp_path) in value for value in environment.values())
+    assert len(set(environment.values())) == len(environment)

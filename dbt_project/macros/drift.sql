@@ -78,36 +78,8 @@
         group by all
     ),
 
-    psi_numeric_counts as (
-        select
-            feature,
-            value,
-            sum(value_rows) over (partition by feature order by value) as rows_up_to,
-            sum(value_rows) over (partition by feature) as feature_rows
-        from psi_reference_counts
-        where feature_kind = 'numeric' and value is not null
-    ),
-
-    -- Each decile is quantile_disc(value, q) found from the counts: the value at 0-based
-    -- position max(1, n - floor(n - n q)) - 1 of the n sorted values (DuckDB's own index,
-    -- tests/test_dbt_models.py), the first whose cumulative count passes it. So `reference`
-    -- is read once, never kept whole in memory (a row per road user and feature).
     psi_edges as (
-        select distinct
-            feature,
-            edge
-        from (
-            select
-                psi_numeric_counts.feature,
-                deciles.q,
-                min(psi_numeric_counts.value) as edge
-            from psi_numeric_counts
-            cross join (select unnest([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) as q) as deciles
-            where
-                psi_numeric_counts.rows_up_to
-                > greatest(1, feature_rows - floor(feature_rows - feature_rows * deciles.q)) - 1
-            group by psi_numeric_counts.feature, deciles.q
-        )
+        {{- psi_decile_edges('psi_reference_counts') }}
     ),
 
     psi_numeric_bins as (
@@ -289,6 +261,41 @@
         from psi_contributions
         group by all
     )
+{%- endmacro %}
+
+{#- Each numeric feature's deciles (feature, edge: distinct), from `counts` (feature,
+    feature_kind, value, value_rows): quantile_disc(value, q) found from the counts, the value
+    at 0-based position max(1, n - floor(n - n q)) - 1 of the n sorted values (DuckDB's own
+    index; tests/test_dbt_models.py compares with quantile_disc), the first whose cumulative
+    count passes it. So the rows behind the counts are read once, never kept whole in memory
+    (their long form is a row per road user and feature). -#}
+{% macro psi_decile_edges(counts) -%}
+    select distinct
+        feature,
+        edge
+    from (
+        select
+            numeric_counts.feature,
+            deciles.q,
+            min(numeric_counts.value) as edge
+        from (
+            select
+                feature,
+                value,
+                sum(value_rows) over (partition by feature order by value) as rows_up_to,
+                sum(value_rows) over (partition by feature) as feature_rows
+            from {{ counts }}
+            where feature_kind = 'numeric' and value is not null
+        ) as numeric_counts
+        cross join (select unnest([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) as q) as deciles
+        where
+            numeric_counts.rows_up_to > greatest(
+                1,
+                numeric_counts.feature_rows
+                - floor(numeric_counts.feature_rows - numeric_counts.feature_rows * deciles.q)
+            ) - 1
+        group by numeric_counts.feature, deciles.q
+    ) as edges
 {%- endmacro %}
 
 {#- Warns (never fails the build) when a drift model's PSI is above the alert threshold. -#}

@@ -153,18 +153,9 @@ def run_one(folder: Path, out: Path, root: Path) -> None:
 
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    os.environ.update(
-        DUCKDB_PATH=str(root / "warehouse.duckdb"),
-        MLFLOW_TRACKING_URI=tracking_uri,
-        MLFLOW_ARTIFACT_ROOT=str(root / "artifacts"),
-        BAAC_SOURCE="local",
-        BAAC_LOCAL_DIR=str(folder),
-        # The drift models' Parquet files, and the prediction log they read, in the run's
-        # folder too: not the project's (the API reads data/monitoring).
-        BAAC_MONITORING_DIR=str(root / "monitoring"),
-        BAAC_PREDICTION_LOG_DIR=str(root / "predictions"),
-    )
+    os.environ.update(settings.stores_in(root), BAAC_SOURCE="local", BAAC_LOCAL_DIR=str(folder))
+    tracking_uri = os.environ["MLFLOW_TRACKING_URI"]
+    artifacts = Path(os.environ["MLFLOW_ARTIFACT_ROOT"])
     started = time.time()
     instance = dg.DagsterInstance.ephemeral()
     with RssSampler() as sampler:
@@ -196,8 +187,7 @@ def run_one(folder: Path, out: Path, root: Path) -> None:
         "peak_rss_gb": sampler.peak / GiB,
         "steps": steps,
         "warehouse_mb": warehouse.stat().st_size / 1e6,
-        "mlflow_artifacts_mb": sum(p.stat().st_size for p in (root / "artifacts").rglob("*") if p.is_file())
-        / 1e6,
+        "mlflow_artifacts_mb": sum(p.stat().st_size for p in artifacts.rglob("*") if p.is_file()) / 1e6,
         "scoring": scoring_speed(tracking_uri, warehouse),
         "bare_read_csv_seconds": bare_read_csv_seconds(folder),
         "tracking_uri": tracking_uri,

@@ -344,9 +344,21 @@ def test_a_spawned_process_that_uses_part_of_the_service_keeps_its_own_registry(
     script.write_text(SPAWNED_CHILD)
     environment = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
     environment.update(BAAC_API_METRICS_DIR=str(tmp_path / "metrics"), PYTHONPATH=str(PROJECT_ROOT))
-    # A timeout: a pool whose worker ignores SIGTERM never terminates (tests/conftest.py).
-    result = subprocess.run(
-        [sys.executable, str(script)], env=environment, capture_output=True, text=True, timeout=120
+    # A timeout: a pool whose worker ignores SIGTERM never terminates (tests/conftest.py);
+    # its own session, so that the pool's workers go with it.
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
-    assert result.stdout.strip() == "None", result.stderr
+    try:
+        stdout, stderr = child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        raise
+    assert stdout.strip() == "None", stderr
     assert not (tmp_path / "metrics").exists()
