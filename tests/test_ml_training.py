@@ -93,21 +93,32 @@ def test_no_feature_depends_on_any_road_users_outcome(pipeline_run, tmp_path):
     assert query(copy, order) == before
 
 
-def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(tables, monkeypatch):
-    """Folds run on threads, one per core, each fit seeded and on one OpenMP thread: the
-    figures do not depend on how many run at once."""
-    from ml import crossval, threads
+@pytest.fixture(scope="module")
+def small_model(tables):
+    """A severity model of 15 iterations on the sample's train split (validation for its
+    early stopping): quick to fit, for tests that only compare ways of running it."""
     from ml.models import build_severity_model, fit_severity_model
     from ml.training import split_frame
 
     features, _ = tables
     params = SeverityModelParams(max_iter=15, max_leaf_nodes=15, n_iter_no_change=30)
-    fitted = fit_severity_model(
+    return fit_severity_model(
         build_severity_model(SPEC, params),
         split_frame(features, "train"),
         split_frame(features, "validation"),
         SPEC,
     )
+
+
+def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(
+    tables, small_model, monkeypatch
+):
+    """Folds run on threads, one per core, each fit seeded and on one OpenMP thread: the
+    figures do not depend on how many run at once."""
+    from ml import crossval, threads
+
+    features, _ = tables
+    fitted = small_model
     monkeypatch.setattr(threads, "SIDE_BY_SIDE_MIN_ROWS", 0)  # the sample's folds are small
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     side_by_side = crossval.cross_validate(fitted, features, SPEC, folds=3)
@@ -121,21 +132,13 @@ def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(
     assert side_by_side.folds == in_a_row.folds and len(in_a_row.folds) == 3
 
 
-def test_permutation_importance_on_threads_gives_the_figures_of_one_thread(tables, monkeypatch):
+def test_permutation_importance_on_threads_gives_the_figures_of_one_thread(tables, small_model, monkeypatch):
     """Features are shuffled and scored on threads, one per core: each feature's shuffles
     are seeded, so the figures do not depend on how many threads."""
     from ml import evaluation
-    from ml.models import build_severity_model, fit_severity_model
-    from ml.training import split_frame
 
     features, _ = tables
-    params = SeverityModelParams(max_iter=15, max_leaf_nodes=15, n_iter_no_change=30)
-    fitted = fit_severity_model(
-        build_severity_model(SPEC, params),
-        split_frame(features, "train"),
-        split_frame(features, "validation"),
-        SPEC,
-    )
+    fitted = small_model
     importance = {}
     for cores in (1, 2):
         monkeypatch.setattr(evaluation, "available_cores", lambda cores=cores: cores)
