@@ -24,7 +24,6 @@ from ml import metrics
 from ml.baac import accident_year
 from ml.features import FeatureSpec
 from ml.scoring import class_probabilities
-from ml.threads import openmp_threads_for_rows
 from ml.training import stratified_rows
 
 #: The months of the newest period when the data holds one year (the last quarter).
@@ -116,7 +115,9 @@ def evaluate_out_of_time(
     max_scored_rows: int = MAX_SCORED_ROWS,
 ) -> OutOfTimeResult | None:
     """Fit a model of ``fitted``'s configuration on the older rows and score it on the newest
-    period. None when the data has a single month (nothing older to learn from)."""
+    period. None when the data has a single month (nothing older to learn from). The fit
+    takes the OpenMP threads of the calling thread: the evaluation runs it on one, beside
+    the rest of its work (``ml.threads.beside``)."""
     cut = choose_cut(features, spec)
     if cut is None:
         return None
@@ -125,9 +126,7 @@ def evaluate_out_of_time(
     seed = int(fitted.named_steps["model"].random_state or 0)
     older = stratified_rows(older, max_train_rows, spec.target, seed)
     newest = stratified_rows(newest, max_scored_rows, spec.target, seed)
-    model = same_configuration(fitted)
-    with openmp_threads_for_rows(len(older), training=True):
-        model.fit(older[spec.names], older[spec.target])
+    model = same_configuration(fitted).fit(older[spec.names], older[spec.target])
     # A class the older rows lack gets probability 0.
     proba = class_probabilities(model, newest[spec.names], classes)
     return OutOfTimeResult(

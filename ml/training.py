@@ -117,8 +117,8 @@ def train_models(
         score = validation_macro_f1(candidate, selection_validation, spec)
         selection[leaves] = score
         log(
-            f"max_leaf_nodes={leaves}: validation macro-F1 {score:.4f} after "
-            f"{candidate.named_steps['model'].n_iter_} iterations ({len(selection_train):,} train rows)"
+            f"max_leaf_nodes={leaves}: validation macro-F1 {score:.4f} at its best iteration, "
+            f"{candidate.named_steps['model'].n_iter_} ({len(selection_train):,} train rows)"
         )
         if best is None or score > best[0]:
             best = (score, candidate, candidate_params)

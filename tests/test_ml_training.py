@@ -110,6 +110,78 @@ def small_model(tables):
     )
 
 
+@pytest.fixture(scope="module")
+def loss_stopped_model(tables):
+    """The sample's model of 15 leaves as early stopping on the validation loss leaves it,
+    before the iterations after its best validation macro-F1 are cut."""
+    from ml.models import build_severity_model, fit_severity_model
+    from ml.training import split_frame
+
+    features, _ = tables
+    return fit_severity_model(
+        build_severity_model(SPEC, SeverityModelParams(max_leaf_nodes=15)),
+        split_frame(features, "train"),
+        split_frame(features, "validation"),
+        SPEC,
+        keep_best_iteration=False,
+    )
+
+
+def test_macro_f1_by_iteration_is_scikit_learns_macro_f1_after_each_iteration(tables, loss_stopped_model):
+    from sklearn.metrics import f1_score
+
+    from ml.models import macro_f1_by_iteration
+    from ml.training import split_frame, validation_macro_f1
+
+    validation = split_frame(tables[0], "validation")
+    model, classes = loss_stopped_model, sorted(SPEC.classes)
+    typed = model.named_steps["types"].transform(validation[SPEC.names])
+    curve = macro_f1_by_iteration(model, typed, validation[SPEC.target], classes)
+    booster = model.named_steps["model"]
+    expected = [
+        f1_score(
+            validation[SPEC.target],
+            booster.classes_[proba.argmax(axis=1)],
+            labels=classes,
+            average="macro",
+            zero_division=0,
+        )
+        for proba in booster.staged_predict_proba(typed)
+    ]
+    assert len(curve) == booster.n_iter_ == 74
+    assert curve == pytest.approx(expected, abs=1e-12)
+    assert curve[-1] == pytest.approx(validation_macro_f1(model, validation, SPEC), abs=1e-12)
+
+
+def test_the_fitted_model_keeps_the_iterations_up_to_its_best_validation_macro_f1(
+    tables, loss_stopped_model
+):
+    """Early stopping on the validation loss stops the sample's model at 74 iterations; its
+    validation macro-F1 peaked at 30, and the kept model is cut there: it predicts exactly
+    what the booster predicted after 30 iterations."""
+    import copy
+
+    from ml.models import build_severity_model, fit_severity_model, keep_iterations
+    from ml.training import split_frame, validation_macro_f1
+
+    features, _ = tables
+    train, validation = split_frame(features, "train"), split_frame(features, "validation")
+    kept = fit_severity_model(
+        build_severity_model(SPEC, SeverityModelParams(max_leaf_nodes=15)), train, validation, SPEC
+    )
+    full = loss_stopped_model
+    assert (kept.named_steps["model"].n_iter_, full.named_steps["model"].n_iter_) == (30, 74)
+    X = features[SPEC.names]
+    typed = full.named_steps["types"].transform(X)
+    (after_30,) = [p for i, p in enumerate(full.named_steps["model"].staged_predict_proba(typed), 1) if i == 30]
+    assert (kept.predict_proba(X) == after_30).all()
+    assert len(kept.named_steps["model"].validation_score_) == 31
+    assert validation_macro_f1(kept, validation, SPEC) > validation_macro_f1(full, validation, SPEC)
+    for iterations in (0, 75):
+        with pytest.raises(ValueError, match=f"cannot keep {iterations} of 74 iterations"):
+            keep_iterations(copy.deepcopy(full), iterations)
+
+
 def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(
     tables, small_model, monkeypatch
 ):

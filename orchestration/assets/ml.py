@@ -20,6 +20,7 @@ from ml.evaluation import (
 )
 from ml.features import FeatureSpec, load_feature_spec
 from ml.models import SeverityModelParams
+from ml.threads import beside
 from ml.training import MAJORITY_BASELINE, MODEL, PREVIOUS_FEATURE_SET, TrainingPlan, train_models
 from orchestration import settings
 from orchestration.assets.dbt import relation_asset_key
@@ -219,10 +220,10 @@ def severity_model_evaluation(
     features, baseline = read_training_tables(warehouse, spec)
     client = mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
-    result = evaluate_on_test(estimators, features, baseline, spec, config.bootstrap_resamples)
     importance, cross_validation, feature_set_gains = None, None, {}
-    oot_metadata = out_of_time_metadata(severity_model, estimators[MODEL], features, spec, mlflow_store)
     if severity_model.reused:  # the champion's evaluation is already in its run
+        result = evaluate_on_test(estimators, features, baseline, spec, config.bootstrap_resamples)
+        oot_metadata = logged_out_of_time_metadata(client, severity_model.run_id)
         report = tracking.EvaluationReport(
             severity_model.version,
             severity_model.run_id,
@@ -231,13 +232,17 @@ def severity_model_evaluation(
             result.intervals,
         )
     else:
-        importance = permutation_importance_on_validation(
-            estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
-        )
-        if config.cv_folds:
-            cross_validation = cross_validate(
-                estimators[MODEL], features, spec, config.cv_folds, config.cv_rows
+        # The out-of-time model's fit, on one core beside the rest (ml.threads.beside).
+        with beside(out_of_time.evaluate_out_of_time, estimators[MODEL], features, spec) as out_of_time_fit:
+            result = evaluate_on_test(estimators, features, baseline, spec, config.bootstrap_resamples)
+            importance = permutation_importance_on_validation(
+                estimators[MODEL], features, spec, config.importance_rows, config.importance_repeats
             )
+            if config.cv_folds:
+                cross_validation = cross_validate(
+                    estimators[MODEL], features, spec, config.cv_folds, config.cv_rows
+                )
+        oot_metadata = out_of_time_metadata(severity_model.run_id, out_of_time_fit.result())
         report = tracking.log_evaluation(severity_model, result, importance, spec, cross_validation)
         reference = registry.read_json_artifact(
             client, severity_model.run_id, registry.REFERENCE_ROAD_USER_ARTIFACT
@@ -294,22 +299,22 @@ def severity_model_evaluation(
     )
 
 
-def out_of_time_metadata(
-    record: tracking.TrainingRecord, model, features: pd.DataFrame, spec: FeatureSpec, mlflow_store
-) -> dict:
-    """The challenger's out-of-time figures (ml.out_of_time), logged to its run; for a reused
-    champion, read back from its run."""
-    client = mlflow_store.client()
-    if record.reused:
-        run = client.get_run(record.run_id).data
-        values = {k: v for k, v in run.metrics.items() if k.startswith("oot_")}
-        cut = run.params.get("oot_cut")
-    else:
-        result = out_of_time.evaluate_out_of_time(model, features, spec)
-        if result is None:
-            return {"oot_cut": "none: the data holds a single month"}
-        out_of_time.log_out_of_time(record.run_id, result)
-        values, cut = result.mlflow_metrics(), result.cut.description
+def out_of_time_metadata(run_id: str, result: out_of_time.OutOfTimeResult | None) -> dict:
+    """The challenger's out-of-time figures (ml.out_of_time), logged to its run."""
+    if result is None:
+        return {"oot_cut": "none: the data holds a single month"}
+    out_of_time.log_out_of_time(run_id, result)
+    return _out_of_time_figures(result.mlflow_metrics(), result.cut.description)
+
+
+def logged_out_of_time_metadata(client, run_id: str) -> dict:
+    """A reused champion's out-of-time figures, read back from its run."""
+    run = client.get_run(run_id).data
+    values = {k: v for k, v in run.metrics.items() if k.startswith("oot_")}
+    return _out_of_time_figures(values, run.params.get("oot_cut"))
+
+
+def _out_of_time_figures(values: dict[str, float], cut: str | None) -> dict:
     return {
         **{name: round(values[name], 4) for name in OUT_OF_TIME_METADATA if name in values},
         **({"oot_cut": cut} if cut else {}),
