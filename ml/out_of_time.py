@@ -92,11 +92,26 @@ def choose_cut(frame: pd.DataFrame, spec: FeatureSpec) -> OutOfTimeCut | None:
 
 
 def split_by_cut(
-    frame: pd.DataFrame, spec: FeatureSpec, cut: OutOfTimeCut
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    cut: OutOfTimeCut,
+    max_older: int | None = None,
+    max_newest: int | None = None,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(older rows, newest rows)."""
+    """(older rows, newest rows), each side capped at its stratified ``max_*`` rows (None:
+    all). The rows are chosen by the target alone before any is copied: the older side is
+    nearly all of a national frame (650 MB), and the evaluation runs this beside its
+    bootstrap."""
     newest = cut.is_newest(frame, spec)
-    return frame[~newest], frame[newest]
+
+    def side(mask, max_rows: int | None) -> pd.DataFrame:
+        if max_rows is None:
+            return frame[mask]
+        chosen = stratified_rows(frame.loc[mask, [spec.target]], max_rows, spec.target, seed).index
+        return frame.loc[chosen]
+
+    return side(~newest, max_older), side(newest, max_newest)
 
 
 def same_configuration(fitted: Pipeline) -> Pipeline:
@@ -121,11 +136,9 @@ def evaluate_out_of_time(
     cut = choose_cut(features, spec)
     if cut is None:
         return None
-    older, newest = split_by_cut(features, spec, cut)
-    classes = sorted(spec.classes)
     seed = int(fitted.named_steps["model"].random_state or 0)
-    older = stratified_rows(older, max_train_rows, spec.target, seed)
-    newest = stratified_rows(newest, max_scored_rows, spec.target, seed)
+    older, newest = split_by_cut(features, spec, cut, max_train_rows, max_scored_rows, seed)
+    classes = sorted(spec.classes)
     model = same_configuration(fitted).fit(older[spec.names], older[spec.target])
     # A class the older rows lack gets probability 0.
     proba = class_probabilities(model, newest[spec.names], classes)

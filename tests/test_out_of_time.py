@@ -66,6 +66,23 @@ def test_no_accident_is_on_both_sides_of_the_cut(seed):
         assert len(older) + len(newest) == len(data)
 
 
+def test_a_capped_side_is_the_stratified_sample_of_the_whole_side():
+    """The rows are chosen before they are copied (the evaluation's memory), and are the
+    rows that sampling the copied side would have given."""
+    from ml.training import stratified_rows
+
+    rng = np.random.default_rng(3)
+    frame = accidents([(201500000000 + i, int(rng.integers(1, 13))) for i in range(400)])
+    frame[SPEC.target] = rng.integers(1, 5, len(frame))
+    cut = choose_cut(frame, SPEC)
+    older, newest = split_by_cut(frame, SPEC, cut)
+    capped_older, capped_newest = split_by_cut(frame, SPEC, cut, max_older=300, max_newest=50, seed=7)
+    pd.testing.assert_frame_equal(capped_older, stratified_rows(older, 300, SPEC.target, 7))
+    pd.testing.assert_frame_equal(capped_newest, stratified_rows(newest, 50, SPEC.target, 7))
+    assert abs(len(capped_older) - 300) <= 4 and abs(len(capped_newest) - 50) <= 4
+    assert split_by_cut(frame, SPEC, cut, max_older=10**6)[0].equals(older)  # small enough: all
+
+
 def test_the_out_of_time_model_has_the_challengers_configuration_with_its_iterations_fixed():
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
