@@ -162,12 +162,16 @@ def fit_severity_model(
         model__y_val=validation[spec.target],
     )
     if keep_best_iteration:
-        scores = macro_f1_by_iteration(pipeline, validation_rows, validation[spec.target], sorted(spec.classes))
+        scores = macro_f1_by_iteration(
+            pipeline, validation_rows, validation[spec.target], sorted(spec.classes)
+        )
         keep_iterations(pipeline, int(np.argmax(scores)) + 1)  # the first best: fewest trees
     return pipeline
 
 
-def macro_f1_by_iteration(pipeline: Pipeline, typed_rows: pd.DataFrame, y_true, classes: list[int]) -> np.ndarray:
+def macro_f1_by_iteration(
+    pipeline: Pipeline, typed_rows: pd.DataFrame, y_true, classes: list[int]
+) -> np.ndarray:
     """Macro-F1 (over ``classes``, 0 for a class never true nor predicted) of the fitted
     severity pipeline after each boosting iteration, on rows already typed by its
     ``CodebookTyper``: one pass over the trees, as ``validation_macro_f1`` would give for

@@ -153,9 +153,7 @@ def test_macro_f1_by_iteration_is_scikit_learns_macro_f1_after_each_iteration(ta
     assert curve[-1] == pytest.approx(validation_macro_f1(model, validation, SPEC), abs=1e-12)
 
 
-def test_the_fitted_model_keeps_the_iterations_up_to_its_best_validation_macro_f1(
-    tables, loss_stopped_model
-):
+def test_the_fitted_model_keeps_the_iterations_up_to_its_best_validation_macro_f1(tables, loss_stopped_model):
     """Early stopping on the validation loss stops the sample's model at 74 iterations; its
     validation macro-F1 peaked at 30, and the kept model is cut there: it predicts exactly
     what the booster predicted after 30 iterations."""
@@ -173,7 +171,9 @@ def test_the_fitted_model_keeps_the_iterations_up_to_its_best_validation_macro_f
     assert (kept.named_steps["model"].n_iter_, full.named_steps["model"].n_iter_) == (30, 74)
     X = features[SPEC.names]
     typed = full.named_steps["types"].transform(X)
-    (after_30,) = [p for i, p in enumerate(full.named_steps["model"].staged_predict_proba(typed), 1) if i == 30]
+    (after_30,) = [
+        p for i, p in enumerate(full.named_steps["model"].staged_predict_proba(typed), 1) if i == 30
+    ]
     assert (kept.predict_proba(X) == after_30).all()
     assert len(kept.named_steps["model"].validation_score_) == 31
     assert validation_macro_f1(kept, validation, SPEC) > validation_macro_f1(full, validation, SPEC)
