@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from importlib.metadata import version
+from pathlib import Path
 
 import dagster as dg
 import duckdb
+import mlflow
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from ml import promotion, registry
@@ -376,6 +380,10 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
     } <= artifacts
     data = {a.path for a in client.list_artifacts(champion.run_id, "data")}
     assert registry.REFERENCE_ROAD_USER_ARTIFACT in data  # what the API explains against
+    # The model's environment names the pip release (MLflow warned when it could not).
+    stored = client.get_model_version_download_uri(champion.name, champion.version)
+    conda = mlflow.artifacts.download_artifacts(f"{stored}/conda.yaml", tracking_uri=uri)
+    assert f"pip<={version('pip')}" in yaml.safe_load(Path(conda).read_text())["dependencies"]
 
 
 def materialize_ml(
