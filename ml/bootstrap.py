@@ -8,12 +8,13 @@ was drawn), and every metric of ``ml.metrics.classification_metrics`` is compute
 of resamples at once from weighted sums: a confusion matrix per resample for the F1 scores
 and accuracies, weighted rank statistics for ROC-AUC and average precision, binned sums for
 the calibration errors. With weights of 1 they are exactly the point estimates
-(``tests/test_bootstrap.py``). Measured on a national-size test split (290,000 road users of
-170,000 accidents) on a shared 2-core machine, 100 resamples cost 0.8 s of CPU for macro-F1
-alone and 9 s for all ten metrics, most of it in the six rank metrics (ROC-AUCs, average
-precision), whose cost grows with rows x resamples; calling scikit-learn once per resample
-would cost about a second per resample and metric. ``resamples`` is a setting (the
-evaluation's ``bootstrap_resamples``).
+(``tests/test_bootstrap.py``). Measured on a national-size test split (390,000 road users of
+156,000 accidents, scores drawn at random: a timing, not a result) alone on a 2-core
+machine, 100 resamples of one model cost 0.2 s of CPU for macro-F1 alone and 1.8 s for all
+ten metrics (3.0 s before ``_Ranks`` kept its sums by score and keyed the negatives by the
+positives' scores), most of it in the six rank metrics (ROC-AUCs, average precision);
+calling scikit-learn once per resample would cost about a second per resample and metric.
+``resamples`` is a setting (the evaluation's ``bootstrap_resamples``).
 
 Resamples depend only on the seed and on the sorted accident keys, so two models scored on
 the same test accidents are resampled alike: their difference is a paired bootstrap.
@@ -49,12 +50,17 @@ _LOG_FLOOR, _EPS = 1e-15, np.finfo(np.float64).eps
 
 def resample_weights(n_groups: int, resamples: int, seed: int, chunk: int = CHUNK) -> Iterator[np.ndarray]:
     """Chunks of (resamples x groups) weights: how often each group was drawn when drawing
-    ``n_groups`` of them with replacement."""
+    ``n_groups`` of them with replacement.
+
+    In Fortran order, so that ``weights.T``, the operand of every sparse product here, is
+    contiguous: scipy copies a strided operand first, which made a national one-vs-rest
+    product take 10-14 ms instead of 2 ms."""
     rng = np.random.default_rng(seed)
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
         draws = rng.integers(0, n_groups, size=(size, n_groups)) + np.arange(size)[:, None] * n_groups
-        yield np.bincount(draws.ravel(), minlength=size * n_groups).reshape(size, n_groups).astype(np.float64)
+        counts = np.bincount(draws.ravel(), minlength=size * n_groups).reshape(size, n_groups)
+        yield np.asfortranarray(counts, dtype=np.float64)
 
 
 class _GroupSums:
@@ -82,19 +88,35 @@ _LAST_RANKS = threading.local()
 class _Ranks:
     """Weighted rank statistics of a binary outcome against a score, per resample: for each
     distinct score of a positive row, the positives' weight there, and the negatives'
-    weight below it and tied with it. Every array is (resamples x scores)."""
+    weight below it and tied with it. Every array is (scores x resamples): the layout of the
+    sparse products, so that summing along the scores and gathering a score's resamples read
+    contiguous memory."""
 
     def __init__(self, outcome: np.ndarray, score: np.ndarray, sums: _GroupSums):
         _, level = np.unique(score, return_inverse=True)
         positive, groups, n = np.asarray(outcome, dtype=bool), sums.group_index, sums.n_groups
         self.rows = int(max(positive.sum(), (~positive).sum()))
-        self.positive_counts, self.pos_levels = self._level_sums(level[positive], groups[positive], n)
-        self.negative_counts, neg_distinct = self._level_sums(level[~positive], groups[~positive], n)
+        positive_key, negative_key = self._keys(level[positive], level[~positive])
+        self.positive_counts, self.pos_levels = self._level_sums(positive_key, groups[positive], n)
+        self.negative_counts, neg_distinct = self._level_sums(negative_key, groups[~positive], n)
         # For each positive level: how many negative levels lie strictly below, and whether
         # one is tied with it.
         self.below = np.searchsorted(neg_distinct, self.pos_levels, side="left")
-        tied = np.searchsorted(neg_distinct, self.pos_levels, side="right") > self.below
-        self.tied_index = np.where(tied, self.below, len(neg_distinct))  # past the end: no tie
+        self.tied = np.searchsorted(neg_distinct, self.pos_levels, side="right") > self.below
+
+    @staticmethod
+    def _keys(positive_level: np.ndarray, negative_level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores as keys in which only the comparison with a positive's score is kept: the
+        b-th distinct positive score is 2b + 1; a negative tied with it is 2b + 1 too, one
+        between the (b-1)-th and the b-th is 2b. The rank statistics read the negatives only
+        below or tied with a positive score, so they are the same, but the negatives have at
+        most as many distinct keys as the positives, not one per score: on a national test
+        split, the killed one-vs-rest sums about 20,000 keys instead of 390,000 scores
+        (summing along them dominates the bootstrap)."""
+        distinct = np.unique(positive_level)
+        gap = np.searchsorted(distinct, negative_level, side="left")
+        tied = distinct[np.minimum(gap, len(distinct) - 1)] == negative_level if len(distinct) else False
+        return 2 * np.searchsorted(distinct, positive_level) + 1, 2 * gap + tied
 
     @staticmethod
     def _level_sums(
@@ -111,19 +133,20 @@ class _Ranks:
         return counts, distinct
 
     @staticmethod
-    def _cumulative(weights: np.ndarray, counts: sparse.csr_matrix) -> np.ndarray:
-        """(resamples x levels + 1): the weight of the rows up to the end of each level, after
-        a leading 0."""
-        cumulative = np.zeros((len(weights), counts.shape[0] + 1), dtype=weights.dtype)
-        np.cumsum(np.asarray(counts @ weights.T).T, axis=1, out=cumulative[:, 1:])
-        return cumulative
+    def _sums(weights: np.ndarray, counts: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """(levels x resamples): the weight of the rows at each level; and (levels + 1 x
+        resamples): the weight up to the end of each level, after a leading 0."""
+        at_level = np.asarray(counts @ weights.T)
+        cumulative = np.zeros((at_level.shape[0] + 1, at_level.shape[1]), dtype=at_level.dtype)
+        np.cumsum(at_level, axis=0, out=cumulative[1:])
+        return at_level, cumulative
 
     def at(self, weights: np.ndarray):
         """``_at(weights)``, remembered for the last structure and chunk of weights this
         thread asked about: the severe ROC-AUC and average precision read the same sums (100
         resamples of a national model's ten metrics: 2.45 s on two threads, 2.9 s when each
         computed them), because ``metrics.SCALAR_METRICS`` names them one after the other.
-        One slot per thread, not per structure: each holds about 100 MB at national size,
+        One slot per thread, not per structure: each holds tens of MB at national size,
         and every model's structures live until the bootstrap ends."""
         last = getattr(_LAST_RANKS, "value", None)
         if last is not None and last[0] is self and last[1] is weights:
@@ -137,29 +160,26 @@ class _Ranks:
         below it and tied with it; and the totals (P, N). Whole numbers of road users (each
         accident's weight is a count), so float32 holds them exactly up to 2**24 rows, and
         moves half the memory of float64 through the gathers and sums that dominate."""
-        exact = self.rows < 2**24 and np.array_equal(weights, np.round(weights))
-        weights = weights.astype(np.float32 if exact else np.float64)
-        positives_up_to = self._cumulative(weights, self.positive_counts)
-        negatives_up_to = self._cumulative(weights, self.negative_counts)
-        positives = np.diff(positives_up_to, axis=1)
-        negatives = np.zeros(
-            (len(weights), negatives_up_to.shape[1]), dtype=weights.dtype
-        )  # a last 0: no tie
-        negatives[:, :-1] = np.diff(negatives_up_to, axis=1)
+        whole = _whole_float32(weights)
+        weights = whole if whole is not None and self.rows < 2**24 else weights.astype(np.float64)
+        positives, positives_up_to = self._sums(weights, self.positive_counts)
+        negatives, negatives_up_to = self._sums(weights, self.negative_counts)
+        tied = np.zeros_like(positives)
+        tied[self.tied] = negatives[self.below[self.tied]]
         return (
             positives,
-            positives_up_to[:, 1:],
-            negatives_up_to[:, self.below],
-            negatives[:, self.tied_index],
-            positives_up_to[:, -1].astype(np.float64),
-            negatives_up_to[:, -1].astype(np.float64),
+            positives_up_to[1:],
+            negatives_up_to[self.below],
+            tied,
+            positives_up_to[-1].astype(np.float64),
+            negatives_up_to[-1].astype(np.float64),
         )
 
     def roc_auc(self, weights: np.ndarray) -> np.ndarray:
         """Mann-Whitney: P(a positive scores above a negative), ties counting half
         (scikit-learn's ROC-AUC)."""
         positives, _, below, tied, p, n = self.at(weights)
-        pairs = np.einsum("ij,ij->i", positives, below + 0.5 * tied, dtype=np.float64)
+        pairs = np.einsum("ij,ij->j", positives, below + 0.5 * tied, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             return pairs / (p * n)
 
@@ -167,12 +187,37 @@ class _Ranks:
         """Sum over the positives' scores of recall gained x precision at that threshold
         (scikit-learn's average precision)."""
         positives, cumulative, below, _, p, n = self.at(weights)
-        at_or_above_pos = (p[:, None] - cumulative + positives).astype(np.float64)
-        at_or_above_neg = (n[:, None] - below).astype(np.float64)
+        at_or_above_pos = (p - cumulative + positives).astype(np.float64)
+        at_or_above_neg = (n - below).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             # 0/0 where no row weighs anything at or above a level (none drawn): no recall gained.
             precision = np.nan_to_num(at_or_above_pos / (at_or_above_pos + at_or_above_neg))
-            return np.einsum("ij,ij->i", positives, precision, dtype=np.float64) / p
+            return np.einsum("ij,ij->j", positives, precision, dtype=np.float64) / p
+
+
+def _per_chunk(function):
+    """``function(weights)``, remembered for the last chunk of weights each thread asked
+    about: the four confusion-matrix metrics read one confusion matrix per chunk (12 ms each
+    at national size when each summed its own), the log loss and calibration errors one row
+    count."""
+    last = threading.local()
+
+    def remembered(weights):
+        held = getattr(last, "value", None)
+        if held is not None and held[0] is weights:
+            return held[1]
+        result = function(weights)
+        last.value = (weights, result)
+        return result
+
+    return remembered
+
+
+@_per_chunk
+def _whole_float32(weights: np.ndarray) -> np.ndarray | None:
+    """The chunk's weights in float32 when they are whole numbers (counts of draws), else
+    None: converted once per chunk, not once per rank structure."""
+    return weights.astype(np.float32) if np.array_equal(weights, np.round(weights)) else None
 
 
 def _binned_gap(probability: np.ndarray, outcome: np.ndarray, sums: _GroupSums):
@@ -300,6 +345,7 @@ def _metric_functions(y_true, proba, classes, sums: _GroupSums, names) -> dict:
     def confusion(weights):
         return sums.apply(confusion_matrix, weights).reshape(k, k, -1)  # true x predicted x resample
 
+    @_per_chunk
     def f1_and_support(weights):
         c = confusion(weights)
         tp = np.diagonal(c, axis1=0, axis2=1).T
@@ -341,11 +387,15 @@ def _metric_functions(y_true, proba, classes, sums: _GroupSums, names) -> dict:
     loss_matrix = sums.matrix(np.zeros(len(y_true), dtype=np.intp), 1, row_loss)
     count_matrix = sums.matrix(np.zeros(len(y_true), dtype=np.intp), 1)
 
+    @_per_chunk
+    def row_count(weights):
+        return sums.apply(count_matrix, weights)[0]
+
     def log_loss(weights):
-        return sums.apply(loss_matrix, weights)[0] / sums.apply(count_matrix, weights)[0]
+        return sums.apply(loss_matrix, weights)[0] / row_count(weights)
 
     def per_row_mean(gap):
-        return lambda weights: gap(weights) / sums.apply(count_matrix, weights)[0]
+        return lambda weights: gap(weights) / row_count(weights)
 
     builders = {
         "macro_f1": lambda: macro_f1,
