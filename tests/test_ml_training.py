@@ -208,6 +208,41 @@ def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(
     assert side_by_side.folds == in_a_row.folds and len(in_a_row.folds) == 3
 
 
+def test_each_fold_is_trained_as_the_final_model_on_accidents_of_its_own(tables, small_model):
+    """A fold's model is fitted by the training procedure (early stopping on a validation
+    split, then the iterations up to its best macro-F1), its validation a quarter of the
+    fold's fitting accidents: not the final model's number of iterations, which overfits
+    folds far smaller than the training split."""
+    from sklearn.base import clone
+
+    from ml import crossval, metrics
+    from ml.calibration import uncalibrated
+    from ml.models import fit_severity_model
+    from ml.scoring import class_probabilities
+
+    features, _ = tables
+    cv = crossval.cross_validate(small_model, features, SPEC, folds=3)
+    rows = features[features["split"].isin(["train", "validation"])].reset_index(drop=True)
+    fit_rows, scored_rows = crossval.grouped_folds(rows["num_acc"], rows["severity"], 3, 42)[0]
+    fit, scored = rows.iloc[fit_rows], rows.iloc[scored_rows]
+    train, validation = crossval.grouped_folds(fit["num_acc"], fit["severity"], crossval.INNER_PARTS, 42)[0]
+    train, validation = fit.iloc[train], fit.iloc[validation]
+    accidents = [set(part["num_acc"]) for part in (train, validation, scored)]
+    assert not (accidents[0] & accidents[1] or accidents[0] & accidents[2] or accidents[1] & accidents[2])
+    assert len(validation) / len(fit) == pytest.approx(0.25, abs=0.03)
+    model = fit_severity_model(clone(uncalibrated(small_model)), train, validation, SPEC)
+    classes = sorted(SPEC.classes)
+    expected = metrics.classification_metrics(
+        scored["severity"], class_probabilities(model, scored[SPEC.names], classes), classes
+    )
+    assert cv.folds[0] == {
+        "macro_f1": expected["macro_f1"],
+        "severe_roc_auc": expected["severe_roc_auc"],
+        "iterations": model.named_steps["model"].n_iter_,
+    }
+    assert list(cv.table().columns) == ["fold", "macro_f1", "severe_roc_auc", "iterations"]
+
+
 def test_permutation_importance_on_threads_gives_the_figures_of_one_thread(tables, small_model, monkeypatch):
     """Features are shuffled and scored on threads, one per core: each feature's shuffles
     are seeded, so the figures do not depend on how many threads."""
