@@ -7,7 +7,7 @@ fold is trained as the final model is (``ml.models.fit_severity_model``): one ac
 four of the fold's fitting rows is its validation split, which early stopping watches and
 which chooses the iterations kept. So the cross-validation measures the training procedure
 on folds of this size. It used to refit the final model's number of iterations instead,
-which on national folds (24,000 rows; 316 iterations chosen on 1.17 million) overfit: on
+which on national folds (24,000 rows; 316 iterations chosen on a 150,000-row fit) overfit: on
 the national-size data set, mean fold macro-F1 0.400 in 33.9 s, against 0.422 (29 to 61
 iterations kept) in 17.8 s now, with the test split at 0.433 (generated data: a timing and
 a bias, not a result). At national scale the folds
