@@ -99,8 +99,8 @@ class _Ranks:
         positive_key, negative_key = self._keys(level[positive], level[~positive])
         self.positive_counts, self.pos_levels = self._level_sums(positive_key, groups[positive], n)
         self.negative_counts, neg_distinct = self._level_sums(negative_key, groups[~positive], n)
-        # For each positive level: how many negative levels lie strictly below, and whether
-        # one is tied with it.
+        # For each positive key: how many negative keys lie strictly below (negatives scored
+        # below that positive score), and whether one is tied with it.
         self.below = np.searchsorted(neg_distinct, self.pos_levels, side="left")
         self.tied = np.searchsorted(neg_distinct, self.pos_levels, side="right") > self.below
 
