@@ -81,7 +81,7 @@ class _GroupSums:
         return np.asarray(matrix @ weights.T)
 
 
-#: Each thread's last ``_Ranks.at``: (structure, weights, result).
+#: Each thread's last ``_Ranks.at``: ((structure, weights), result).
 _LAST_RANKS = threading.local()
 
 
@@ -97,12 +97,12 @@ class _Ranks:
         positive, groups, n = np.asarray(outcome, dtype=bool), sums.group_index, sums.n_groups
         self.rows = int(max(positive.sum(), (~positive).sum()))
         positive_key, negative_key = self._keys(level[positive], level[~positive])
-        self.positive_counts, self.pos_levels = self._level_sums(positive_key, groups[positive], n)
-        self.negative_counts, neg_distinct = self._level_sums(negative_key, groups[~positive], n)
+        self.positive_counts, positive_keys = self._level_sums(positive_key, groups[positive], n)
+        self.negative_counts, negative_keys = self._level_sums(negative_key, groups[~positive], n)
         # For each positive key: how many negative keys lie strictly below (negatives scored
         # below that positive score), and whether one is tied with it.
-        self.below = np.searchsorted(neg_distinct, self.pos_levels, side="left")
-        self.tied = np.searchsorted(neg_distinct, self.pos_levels, side="right") > self.below
+        self.below = np.searchsorted(negative_keys, positive_keys, side="left")
+        self.tied = np.searchsorted(negative_keys, positive_keys, side="right") > self.below
 
     @staticmethod
     def _keys(positive_level: np.ndarray, negative_level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,12 +148,7 @@ class _Ranks:
         computed them), because ``metrics.SCALAR_METRICS`` names them one after the other.
         One slot per thread, not per structure: each holds tens of MB at national size,
         and every model's structures live until the bootstrap ends."""
-        last = getattr(_LAST_RANKS, "value", None)
-        if last is not None and last[0] is self and last[1] is weights:
-            return last[2]
-        result = self._at(weights)
-        _LAST_RANKS.value = (self, weights, result)
-        return result
+        return _remembered(_LAST_RANKS, (self, weights), lambda: self._at(weights))
 
     def _at(self, weights: np.ndarray):
         """Per positive level: positives there, cumulative positives up to it, negatives
@@ -195,22 +190,25 @@ class _Ranks:
             return np.einsum("ij,ij->j", positives, precision, dtype=np.float64) / p
 
 
+def _remembered(slot: threading.local, key: tuple, compute):
+    """``compute()``, or its result of this thread's last call on ``slot`` if that call's
+    ``key`` held the same objects (one slot per thread: the last result only; a slot's
+    callers all pass keys of one length)."""
+    held = getattr(slot, "value", None)
+    if held is not None and all(a is b for a, b in zip(held[0], key, strict=True)):
+        return held[1]
+    result = compute()
+    slot.value = (key, result)
+    return result
+
+
 def _per_chunk(function):
     """``function(weights)``, remembered for the last chunk of weights each thread asked
     about: the four confusion-matrix metrics read one confusion matrix per chunk (12 ms each
     at national size when each summed its own), the log loss and calibration errors one row
     count."""
-    last = threading.local()
-
-    def remembered(weights):
-        held = getattr(last, "value", None)
-        if held is not None and held[0] is weights:
-            return held[1]
-        result = function(weights)
-        last.value = (weights, result)
-        return result
-
-    return remembered
+    slot = threading.local()
+    return lambda weights: _remembered(slot, (weights,), lambda: function(weights))
 
 
 @_per_chunk

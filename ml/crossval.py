@@ -10,8 +10,8 @@ on folds of this size. It used to refit the final model's number of iterations i
 which on national folds (24,000 rows; 316 iterations chosen on a 150,000-row fit) overfit: on
 the national-size data set, mean fold macro-F1 0.400 in 33.9 s, against 0.422 (29 to 61
 iterations kept) in 17.8 s now, with the test split at 0.433 (generated data: a timing and
-a bias, not a result). At national scale the folds
-are drawn from a capped subsample of whole accidents, as model selection caps its rows.
+a bias, not a result). At national scale the folds are drawn from a capped subsample of
+whole accidents, as model selection caps its rows.
 """
 
 from __future__ import annotations
