@@ -9,10 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -30,6 +32,10 @@ class UvicornServer:
     process: subprocess.Popen
     base_url: str
     log_dir: Path
+    #: The process's stdout and stderr. A file, not a pipe: nobody reads a pipe while the
+    #: tests run, and once its 64 KiB were full (about 800 access-log lines) every print
+    #: blocked the event loop and the server stopped answering.
+    console: IO[str]
 
     def stop(self, timeout: float = 30) -> float:
         """SIGTERM, as a supervisor stops it; the seconds it took to exit."""
@@ -39,7 +45,10 @@ class UvicornServer:
         return time.monotonic() - started
 
     def output(self) -> str:
-        return self.process.stdout.read() if self.process.stdout else ""
+        """Everything the process has printed so far."""
+        self.console.flush()
+        self.console.seek(0)
+        return self.console.read()
 
 
 @contextlib.contextmanager
@@ -61,15 +70,16 @@ def uvicorn_server(
         **env,
     )
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    console = tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
         command + (["--factory"] if factory else []),
         cwd=PROJECT_ROOT,
         env=environment,
-        stdout=subprocess.PIPE,
+        stdout=console,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    server = UvicornServer(process, f"http://127.0.0.1:{port}", log_dir)
+    server = UvicornServer(process, f"http://127.0.0.1:{port}", log_dir, console)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -88,3 +98,4 @@ def uvicorn_server(
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
+        console.close()

@@ -1,6 +1,7 @@
 """The service in one real uvicorn process on loopback: a large batch does not stall
 /health, acknowledged predictions survive a crash, and a registry that is down (silent or
-refusing) costs no request and does not hold up shutdown."""
+refusing) costs no request and does not hold up shutdown; a server the tests start never
+blocks on its own output."""
 
 from __future__ import annotations
 
@@ -84,6 +85,15 @@ def test_acknowledged_predictions_are_on_disk_when_the_process_dies(champion, ty
     by_age = {row.age: row.p_killed for row in rows.itertuples()}
     for body, answer in zip(bodies, answers, strict=True):
         assert by_age[float(body["age"])] == answer.json()["probabilities"]["killed"]
+
+
+def test_the_server_keeps_answering_after_more_output_than_a_pipe_holds(server):
+    """Schemathesis once stalled here for 30 s a request: the tests' uvicorn printed into a
+    pipe nobody read, and each access-log line after the first 64 KiB blocked its event loop."""
+    requests = 2_000  # about 150 KB of access log, more than twice a pipe's 64 KiB
+    with httpx.Client(base_url=server.base_url, timeout=5) as client:
+        assert [client.get("/health").status_code for _ in range(requests)] == [200] * requests
+    assert server.output().count('"GET /health HTTP/1.1" 200') >= requests
 
 
 class SilentServer:
