@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -210,9 +211,10 @@ def test_cross_validation_folds_side_by_side_give_the_figures_of_folds_in_a_row(
 
 def test_each_fold_is_trained_as_the_final_model_on_accidents_of_its_own(tables, small_model):
     """A fold's model is fitted by the training procedure (early stopping on a validation
-    split, then the iterations up to its best macro-F1), its validation a quarter of the
-    fold's fitting accidents: not the final model's number of iterations, which overfits
-    folds far smaller than the training split."""
+    split, then the iterations up to its best macro-F1), its validation the next fold (a
+    quarter of the fold's fitting accidents with 5 folds) and its train the other three:
+    not the final model's number of iterations, which overfits folds far smaller than the
+    training split."""
     from sklearn.base import clone
 
     from ml import crossval, metrics
@@ -221,15 +223,14 @@ def test_each_fold_is_trained_as_the_final_model_on_accidents_of_its_own(tables,
     from ml.scoring import class_probabilities
 
     features, _ = tables
-    cv = crossval.cross_validate(small_model, features, SPEC, folds=3)
+    cv = crossval.cross_validate(small_model, features, SPEC, folds=5)
     rows = features[features["split"].isin(["train", "validation"])].reset_index(drop=True)
-    fit_rows, scored_rows = crossval.grouped_folds(rows["num_acc"], rows["severity"], 3, 42)[0]
-    fit, scored = rows.iloc[fit_rows], rows.iloc[scored_rows]
-    train, validation = crossval.grouped_folds(fit["num_acc"], fit["severity"], crossval.INNER_PARTS, 42)[0]
-    train, validation = fit.iloc[train], fit.iloc[validation]
+    held_out = [scored for _, scored in crossval.grouped_folds(rows["num_acc"], rows["severity"], 5, 42)]
+    scored, validation = rows.iloc[held_out[0]], rows.iloc[held_out[1]]
+    train = rows.iloc[sorted(np.concatenate(held_out[2:]))]
     accidents = [set(part["num_acc"]) for part in (train, validation, scored)]
     assert not (accidents[0] & accidents[1] or accidents[0] & accidents[2] or accidents[1] & accidents[2])
-    assert len(validation) / len(fit) == pytest.approx(0.25, abs=0.03)
+    assert len(validation) / (len(train) + len(validation)) == pytest.approx(0.25, abs=0.03)
     model = fit_severity_model(clone(uncalibrated(small_model)), train, validation, SPEC)
     classes = sorted(SPEC.classes)
     expected = metrics.classification_metrics(
@@ -241,6 +242,16 @@ def test_each_fold_is_trained_as_the_final_model_on_accidents_of_its_own(tables,
         "iterations": model.named_steps["model"].n_iter_,
     }
     assert list(cv.table().columns) == ["fold", "macro_f1", "severe_roc_auc", "iterations"]
+
+
+def test_the_last_fold_stops_on_the_first_and_two_folds_are_refused(tables, small_model):
+    from ml import crossval
+
+    held_out = [np.array([4, 0]), np.array([3]), np.array([1, 2])]
+    train, validation, scored = crossval.train_validation_scored(held_out, 2)
+    assert (train.tolist(), validation.tolist(), scored.tolist()) == ([3], [4, 0], [1, 2])
+    with pytest.raises(ValueError, match="at least 3 folds"):
+        crossval.cross_validate(small_model, tables[0], SPEC, folds=2)
 
 
 def test_permutation_importance_on_threads_gives_the_figures_of_one_thread(tables, small_model, monkeypatch):
