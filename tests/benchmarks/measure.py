@@ -23,11 +23,18 @@ def _rss_bytes(pid: int) -> int:
 
 
 def _children(pid: int) -> list[int]:
+    """Child processes of ``pid``; none once it has ended. A process can end while the tree
+    is walked: its /proc folder then vanishes, which once killed the sampler's thread in the
+    middle of a benchmark, and every later step reported no memory."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return []
     children = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    for task in tasks:
         try:
             children += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, PermissionError):
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return children
 
