@@ -37,17 +37,8 @@ FEATURE_MODELS = (MODEL, PREVIOUS_FEATURE_SET)
 class TrainingPlan:
     """How much work training does, beyond the model's hyper-parameters."""
 
-    #: max_leaf_nodes values tried; the best by validation macro-F1 is kept (with
-    #: ``selection_tolerance``: ``select_candidate``).
+    #: max_leaf_nodes values tried; the best by validation macro-F1 is kept.
     max_leaf_nodes_candidates: tuple[int, ...] = (15, 31, 63)
-    #: Candidates whose validation macro-F1 is within this of the best one's are equals, and
-    #: the one whose trees hold the fewest leaves in all (leaves x iterations kept: what
-    #: scoring walks) is kept. Far below the noise of a validation split: on the
-    #: national-size data set 15 and 31 leaves scored 0.43244 and 0.43236, and which came
-    #: first changed with the machine's floating point; 15 leaves then needed 500 iterations
-    #: at the refit against 316 for 31, and training, evaluation and scoring took 1.5 to 2
-    #: times as long.
-    selection_tolerance: float = 0.001
     #: Candidates are compared on at most this many train rows (and as many validation
     #: rows), stratified by severity. The choice among three tree sizes does not need every
     #: row, and each candidate costs rows x iterations. Smaller data is used whole.
@@ -112,7 +103,7 @@ def train_models(
     train, validation = split_frame(features, "train"), split_frame(features, "validation")
     selection_train = stratified_rows(train, plan.selection_rows, spec.target, params.random_state)
     selection_validation = stratified_rows(validation, plan.selection_rows, spec.target, params.random_state)
-    selection = {}
+    selection, best = {}, None
     candidates = [replace(params, max_leaf_nodes=leaves) for leaves in plan.max_leaf_nodes_candidates]
     fitted_candidates = fit_side_by_side(
         lambda candidate_params: fit_severity_model(
@@ -121,24 +112,17 @@ def train_models(
         candidates,
         len(selection_train),
     )
-    results = []
     for candidate_params, candidate in zip(candidates, fitted_candidates, strict=True):
         leaves = candidate_params.max_leaf_nodes
         score = validation_macro_f1(candidate, selection_validation, spec)
         selection[leaves] = score
-        iterations = int(candidate.named_steps["model"].n_iter_)
-        results.append((leaves, score, iterations))
         log(
             f"max_leaf_nodes={leaves}: validation macro-F1 {score:.4f} at its best iteration, "
-            f"{iterations} ({len(selection_train):,} train rows)"
+            f"{candidate.named_steps['model'].n_iter_} ({len(selection_train):,} train rows)"
         )
-    kept = select_candidate(results, plan.selection_tolerance)
-    model, best_params = fitted_candidates[kept], candidates[kept]
-    if max(score for _, score, _ in results) > results[kept][1]:
-        log(
-            f"max_leaf_nodes={best_params.max_leaf_nodes} kept: within {plan.selection_tolerance} of "
-            "the best validation macro-F1, with the fewest leaves in all"
-        )
+        if best is None or score > best[0]:
+            best = (score, candidate, candidate_params)
+    _, model, best_params = best
     fit_train, fit_validation = selection_train, selection_validation
     final_train = stratified_rows(train, plan.final_fit_rows, spec.target, params.random_state)
     refit = len(final_train) > len(selection_train)
@@ -200,15 +184,6 @@ def train_models(
         previous_feature_set_model=previous_model,
         validation_macro_f1=scores,
     )
-
-
-def select_candidate(results: list[tuple[int, float, int]], tolerance: float) -> int:
-    """Index of the kept candidate among (max_leaf_nodes, validation macro-F1, iterations
-    kept): of those within ``tolerance`` of the best score, the one with the fewest leaves
-    in all (leaves x iterations), the first of equals."""
-    best = max(score for _, score, _ in results)
-    equals = [i for i, (_, score, _) in enumerate(results) if score >= best - tolerance]
-    return min(equals, key=lambda i: results[i][0] * results[i][2])
 
 
 def validation_macro_f1(model: Pipeline, validation: pd.DataFrame, spec: FeatureSpec) -> float:

@@ -269,22 +269,6 @@ def test_permutation_importance_on_threads_gives_the_figures_of_one_thread(table
     assert importance[1]["importance_mean"].abs().max() > 0
 
 
-def test_near_equal_candidates_are_decided_by_the_leaves_scoring_walks():
-    from ml.training import select_candidate
-
-    # The national-size data set: 15 leaves ahead by 0.00007, but 6,075 leaves in all
-    # against 5,487 for 31.
-    national = [(15, 0.43244, 405), (31, 0.43236, 177), (63, 0.43126, 38)]
-    assert select_candidate(national, tolerance=0.001) == 1
-    assert select_candidate(national, tolerance=0.0) == 0
-    # The sample: 15 leaves ahead by 0.0022, beyond the tolerance, kept though it is larger.
-    sample = [(15, 0.4699, 30), (31, 0.4675, 12), (63, 0.4677, 24)]
-    assert select_candidate(sample, tolerance=0.001) == 0
-    # 63 leaves is within the tolerance but holds more leaves; equals keep the first.
-    assert select_candidate([(15, 0.5, 10), (31, 0.5, 10), (63, 0.5005, 10)], 0.001) == 0
-    assert select_candidate([(15, 0.5, 20), (30, 0.5, 10)], 0.001) == 0
-
-
 def test_training_side_by_side_gives_the_models_of_training_in_a_row(tables, monkeypatch):
     """Candidates, and the refit beside the previous feature set's fit, run side by side at
     national size (ml.threads), each on one OpenMP thread: the same models as one after the
