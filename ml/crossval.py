@@ -7,15 +7,11 @@ fold is trained as the final model is (``ml.models.fit_severity_model``): the ne
 validation split, which early stopping watches and which chooses the iterations kept, and it
 learns from the other folds. With 5 folds that is one accident in four of the fitting ones,
 as the dbt split's validation (20%) is of train + validation (80%). So the cross-validation
-measures the training procedure on folds of this size. It used to refit the final model's
-number of iterations instead, which on national folds (24,000 rows; 316 iterations chosen on
-a 150,000-row fit) overfit: on the national-size data set, mean fold macro-F1 0.400 in
-33.9 s, against 0.422 (29 to 61 iterations kept) in 17.8 s with each fold stopping on its
-own (generated data: a timing and a bias, not a result). The validation split was first
-drawn again inside each fold by a second ``StratifiedGroupKFold``, whose greedy assignment
-of accidents runs in Python: 1.7 s a fold on 27,000 rows, 8.6 s of the national
-cross-validation for a split the outer folds already give. At national scale the folds are
-drawn from a capped subsample of whole accidents, as model selection caps its rows.
+measures the training procedure on folds of this size (the README gives the history:
+refitting the final model's iterations overfit national folds, and drawing each fold's
+validation split again by a second ``StratifiedGroupKFold`` cost 1.7 s a fold). At national
+scale the folds are drawn from a capped subsample of whole accidents, as model selection
+caps its rows.
 """
 
 from __future__ import annotations

@@ -46,7 +46,6 @@ class UvicornServer:
 
     def output(self) -> str:
         """Everything the process has printed so far."""
-        self.console.flush()
         self.console.seek(0)
         return self.console.read()
 
