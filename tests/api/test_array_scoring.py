@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -119,6 +122,36 @@ def test_large_batches_split_over_threads_give_the_same_answer(trained, spec, mo
     monkeypatch.setattr(array_model, "threads_for_rows", lambda rows: 3)
     assert_identical(compiled.predict_proba(X, "predictors"), one_thread)
     assert compiled.predict_proba(X[:0]).shape == (0, 4)
+
+
+def test_small_batches_from_many_threads_are_walked_one_at_a_time(trained, spec, monkeypatch):
+    """The API scores each request in a thread of its own; walks taken in turns, never two at
+    once (two at once pass the GIL to and fro on each of the walk's NumPy calls), and each
+    thread gets its own rows' answer."""
+    compiled = compile_model(trained, spec.names)
+    X = varied_rows(spec, 64, seed=4)
+    expected = [compiled.predict_proba(X[i : i + 1]) for i in range(len(X))]
+    walking, most = [0], [0]
+    counter = threading.Lock()
+    walk = compiled._raw_walk
+
+    def counted_walk(rows):
+        with counter:
+            walking[0] += 1
+            most[0] = max(most[0], walking[0])
+        try:
+            time.sleep(0.001)  # a walk long enough for others to try to come in
+            return walk(rows)
+        finally:
+            with counter:
+                walking[0] -= 1
+
+    monkeypatch.setattr(compiled, "_raw_walk", counted_walk)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda i: compiled.predict_proba(X[i : i + 1]), range(len(X))))
+    assert most[0] == 1
+    for answer, alone in zip(answers, expected, strict=True):
+        assert_identical(answer, alone)
 
 
 @pytest.mark.parametrize("rows", [1, 40, 3 * array_model.CHUNK_ROWS + 5])
