@@ -12,7 +12,7 @@ a request sends (a code as a float, a number, NaN for "not recorded") to what th
 compare; scoring is then array lookups:
 
 * small batches walk every tree at once, one level per step, as NumPy gathers (no Python
-  call per tree), one batch at a time (see ``CompiledBoosting.raw_predict``);
+  call per tree), a batch of a few rows at a time (``WALK_IN_TURNS_MAX_ROWS``);
 * large batches use scikit-learn's own tree predictors on the rows binned as in training
   (the booster's own binning of the encoded array), their rows split over threads
   (``ml.threads``).
@@ -41,6 +41,16 @@ from ml.threads import threads_for_rows
 #: Rows up to which the NumPy walk is used; above, scikit-learn's predictors (measured:
 #: ``tests/benchmarks/api_load.py``).
 NUMPY_WALK_MAX_ROWS = 128
+#: Walks of at most this many rows are taken one at a time (the API scores each request in
+#: a thread of its own). A walk is about a hundred small NumPy calls, each of which lets go
+#: of the GIL and takes it back; on a row or a few, two threads walking at once pass the GIL
+#: to and fro on every call and spend more CPU than they save. Measured with the national
+#: champion (1,264 trees, depth 27), CPU per call: one row 0.6 ms alone, 0.7-1.4 ms with 2-4
+#: threads at once, 0.5-0.6 ms in turns; four rows 1.3 ms alone, 2.4-2.6 ms at once, 1.3-1.5
+#: ms in turns. From 8 rows NumPy's gathers are large enough to run on both cores: 8 rows
+#: took 1.7 ms a call (elapsed time over calls) with 2-4 threads at once against 2.4-2.5 ms
+#: in turns, and 42 rows (one explanation) 5.8-7.4 ms against 10.4-11.3 ms.
+WALK_IN_TURNS_MAX_ROWS = 4
 #: Rows per chunk handed to one thread on the large-batch path (the chunk's encoded rows
 #: stay in the CPU cache while every tree reads them).
 CHUNK_ROWS = 2_048
@@ -273,12 +283,8 @@ class CompiledBoosting:
         """The booster's raw scores (one column per tree of an iteration)."""
         method = method or ("walk" if len(X) <= NUMPY_WALK_MAX_ROWS else "predictors")
         if method == "walk":
-            # One walk at a time. The walk is a hundred small NumPy calls that each let go of
-            # the GIL and take it back: two threads walking at once pass the GIL to and fro
-            # on every call. Measured with the national-size champion (1,264 trees, depth
-            # 27), one road user per call: 0.53 ms of CPU alone; 1.1 ms with 2 threads and
-            # 1.6 ms with 4 or 8 (each call also slower in wall time, 0.83-1.17 ms); in
-            # turns, 0.50-0.59 ms. The API scores each request in a thread of its own.
+            if len(X) > WALK_IN_TURNS_MAX_ROWS:
+                return self._raw_walk(X)
             with self._walk_lock:
                 return self._raw_walk(X)
         return self._raw_predictors(self.encode(X), threads_for_rows(len(X)))

@@ -125,9 +125,9 @@ def test_large_batches_split_over_threads_give_the_same_answer(trained, spec, mo
 
 
 def test_small_batches_from_many_threads_are_walked_one_at_a_time(trained, spec, monkeypatch):
-    """The API scores each request in a thread of its own; walks taken in turns, never two at
-    once (two at once pass the GIL to and fro on each of the walk's NumPy calls), and each
-    thread gets its own rows' answer."""
+    """The API scores each request in a thread of its own; walks of one road user taken in
+    turns, never two at once (two at once pass the GIL to and fro on each of the walk's
+    NumPy calls), and each thread gets its own rows' answer."""
     compiled = compile_model(trained, spec.names)
     X = varied_rows(spec, 64, seed=4)
     expected = [compiled.predict_proba(X[i : i + 1]) for i in range(len(X))]
@@ -152,6 +152,26 @@ def test_small_batches_from_many_threads_are_walked_one_at_a_time(trained, spec,
     assert most[0] == 1
     for answer, alone in zip(answers, expected, strict=True):
         assert_identical(answer, alone)
+
+
+def test_batches_of_more_than_a_few_rows_walk_at_once(trained, spec, monkeypatch):
+    """From WALK_IN_TURNS_MAX_ROWS + 1 rows, NumPy's gathers use both cores: two threads
+    walk at the same time (each waits in the walk for the other to come in)."""
+    compiled = compile_model(trained, spec.names)
+    X = varied_rows(spec, array_model.WALK_IN_TURNS_MAX_ROWS + 1, seed=5)
+    expected = compiled.predict_proba(X)
+    both_inside = threading.Barrier(2, timeout=10)
+    walk = compiled._raw_walk
+
+    def meeting_walk(rows):
+        both_inside.wait()  # BrokenBarrierError if the other thread cannot come in
+        return walk(rows)
+
+    monkeypatch.setattr(compiled, "_raw_walk", meeting_walk)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: compiled.predict_proba(X), range(2)))
+    for answer in answers:
+        assert_identical(answer, expected)
 
 
 @pytest.mark.parametrize("rows", [1, 40, 3 * array_model.CHUNK_ROWS + 5])

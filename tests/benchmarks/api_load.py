@@ -196,8 +196,8 @@ def client_process(args: tuple) -> dict:
     A forked client inherits this process's heap (MLflow, scikit-learn, the champion):
     frozen, out of the cyclic collector's sight. Else both clients ran a full collection of
     it at the same instant mid-load (about 220 ms each), and those stalls counted as the
-    server's latency: at 200 req/s on an idle 2-core machine the p99 ranged from 22 ms to
-    11.5 s over 19 runs, then from 8 ms to 20 ms over five
+    server's latency: at 200 req/s on an otherwise idle 2-core machine the p99 was 22 ms to
+    11.5 s over 19 runs (some with experiments beside), then 8 ms to 20 ms over five
     (docs/benchmark/national-2026-12-02b.md)."""
     gc.freeze()
     return asyncio.run(fixed_rate(*args))
