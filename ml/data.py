@@ -22,7 +22,7 @@ def read_table(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
     both marts read in 4.1 s, against 7.1 s when pandas sorted their 44 and 19 columns. The
     columns are named, not ``order by all``, which PostgreSQL (the team profile) lacks."""
     columns = [column[0] for column in conn.execute(f"select * from {relation} limit 0").description]
-    order = ", ".join(f'"{name}"' for name in columns)
+    order = ", ".join('"' + name.replace('"', '""') + '"' for name in columns)
     return conn.execute(f"select * from {relation} order by {order}").df()
 
 
