@@ -80,8 +80,7 @@ def test_dbt_docs_open_on_the_project_overview(pipeline_run, tmp_path, http_serv
 
 def test_mlflow_model_page_shows_its_description(pipeline_run):
     port = free_port()
-    command = [str(BIN / "mlflow"), "server", "--backend-store-uri", pipeline_run.tracking_uri]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [sys.executable, "-m", "orchestration.mlflow_ui", "--port", str(port)]  # make mlflow
     with serving(command, f"http://127.0.0.1:{port}/health", env=pipeline_run.env) as url:
         base_url = url.removesuffix("/health")
         with offline_chromium() as browser:

@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
+from orchestration.mlflow_ui import server_environment
 from tests.servers import free_port, uvicorn_server
 
 pytestmark = pytest.mark.attack
@@ -37,6 +38,7 @@ def mlflow_server(champion, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
         + ["--backend-store-uri", f"sqlite:///{store}", "--workers", "1"],
+        env=server_environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: killed whole, workers included

@@ -7,6 +7,7 @@ import stat
 import pytest
 
 from ml.defaults import PROJECT_ROOT
+from orchestration.mlflow_ui import SERVER_ENVIRONMENT
 from orchestration.team.team_env import DEFAULT_PORTS, ensure_env, park_env
 from orchestration.team.units import UnitError, read_units
 
@@ -69,6 +70,7 @@ def test_units_read_as_this_checkout_in_dependency_order(team_dir):
     mlflow = units["baac-mlflow"]
     assert mlflow.working_directory == team_dir  # basic_auth.ini's user database lands there
     assert mlflow.environment["MLFLOW_AUTH_CONFIG_PATH"] == str(PROJECT_ROOT / "deploy/mlflow/basic_auth.ini")
+    assert SERVER_ENVIRONMENT.items() <= mlflow.environment.items()  # as `make mlflow`
     assert f"{team_dir}/mlflow-artifacts" in mlflow.argv
     webserver = units["baac-dagster-webserver"]
     assert str(PROJECT_ROOT / "deploy" / "workspace.yaml") in webserver.argv
