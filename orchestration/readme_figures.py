@@ -85,7 +85,10 @@ def dbt_tests_block() -> str:
     manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     data_tests = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "test")
     unit_tests = len(manifest.get("unit_tests", {}))
-    return f"**Tests**: {data_tests} data tests and {unit_tests} unit tests run in `dbt build`.\n"
+    return (
+        f"**Tests**: {data_tests} data tests run in the pipeline's `dbt build`; {unit_tests} unit tests"
+        " (fixed input rows: they test the SQL, not the data) run in `make test`.\n"
+    )
 
 
 def results_block(client: MlflowClient) -> str:

@@ -1,5 +1,5 @@
-"""The dbt layer, built for real by the pipeline on the sample (dbt build runs every data
-test and unit test; a failing one fails the pipeline run)."""
+"""The dbt layer, built for real by the pipeline on the sample (its dbt build runs every data
+test, and a failing one fails the pipeline run; the unit tests run here)."""
 
 from __future__ import annotations
 
@@ -116,6 +116,23 @@ def test_every_dbt_test_ran_as_a_passing_asset_check(pipeline_run):
     # Every data test of the manifest, the two-parent singular test included (its config
     # names the asset it checks).
     assert sorted(e.check_name for e in dbt_checks) == sorted(manifest_tests())
+
+
+def test_every_dbt_unit_test_passes_once_outside_the_pipeline(pipeline_run, tmp_path):
+    """The pipeline's build leaves the unit tests out (orchestration/assets/dbt.py BUILD_ARGS):
+    they run here, on the pipeline's warehouse, where the relations they read exist."""
+    target = tmp_path / "target"
+    subprocess.run(
+        [settings.dbt_executable(), "test", "--select", "test_type:unit", "--profiles-dir", ".", "-q"]
+        + ["--target-path", str(target)],
+        cwd=settings.DBT_PROJECT_DIR,
+        env={**os.environ, **pipeline_run.env},
+        check=True,
+    )
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    assert len(manifest["unit_tests"]) == 15
+    assert {r["unique_id"]: r["status"] for r in results} == {uid: "pass" for uid in manifest["unit_tests"]}
 
 
 def test_dbt_assets_report_row_counts_and_column_types(pipeline_run):

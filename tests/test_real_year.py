@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from orchestration import settings
+from orchestration.assets.dbt import BUILD_ARGS
 from orchestration.ingestion.load import ensure_raw_schema
 from orchestration.ingestion.tables import RAW_TABLES
 from orchestration.resources import RawSourceResource
@@ -55,7 +56,7 @@ def year_2013(tmp_path_factory):
     completed = subprocess.run(
         [
             settings.dbt_executable(),
-            "build",
+            *BUILD_ARGS,  # as the pipeline builds
             "--profiles-dir",
             ".",
             "--target-path",
