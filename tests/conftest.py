@@ -158,6 +158,25 @@ def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
         patch.undo()
 
 
+@pytest.fixture(scope="session")
+def docs_target(pipeline_run, tmp_path_factory) -> Path:
+    """`dbt docs generate` on the pipeline's warehouse, once: the manifest with every model's
+    compiled SQL, the catalog of its columns, and the static site (index.html) the docs test
+    serves. A target folder of its own: the project's holds the manifest other tests read."""
+    import subprocess
+
+    target = tmp_path_factory.mktemp("docs") / "target"
+    subprocess.run(
+        [settings.dbt_executable(), "docs", "generate", "--profiles-dir", ".", "-q"]
+        + ["--target-path", str(target)],
+        cwd=settings.DBT_PROJECT_DIR,
+        env={**os.environ, **pipeline_run.env},
+        check=True,
+        timeout=240,
+    )
+    return target
+
+
 class MonitoredRun:
     """The pipeline's warehouse (a copy) with a hand-made prediction log of two closed days,
     after the `monitoring` job (the daily schedule's) has compacted it and built the drift models."""

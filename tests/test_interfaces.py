@@ -4,14 +4,11 @@ webserver, the dbt docs site and the MLflow UI, on the session's pipeline run (t
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ml.defaults import DBT_PROJECT_DIR
 from ml.registry import MODEL_DESCRIPTION, REGISTERED_MODEL
 from tests.browser import DESKTOP, assert_offline, offline_chromium, screenshot, serving
 from tests.servers import free_port
@@ -54,17 +51,8 @@ def test_dagster_ui_shows_the_raw_dbt_and_ml_assets_and_one_run(pipeline_run):
             screenshot(page, "dagster-assets.png")
 
 
-def test_dbt_docs_open_on_the_project_overview(pipeline_run, tmp_path, http_server_for):
-    target = tmp_path / "target"
-    subprocess.run(
-        [str(BIN / "dbt"), "docs", "generate", "--profiles-dir", ".", "--target-path", str(target)],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **pipeline_run.env},
-        check=True,
-        capture_output=True,
-        timeout=240,
-    )
-    site = http_server_for(target)  # a plain static server, as any web host would serve it
+def test_dbt_docs_open_on_the_project_overview(docs_target, http_server_for):
+    site = http_server_for(docs_target)  # a plain static server, as any web host would serve it
     with offline_chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
         page.goto(site.base_url + "/index.html#!/overview")
