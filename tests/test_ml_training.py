@@ -458,6 +458,16 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
     assert f"pip<={version('pip')}" in yaml.safe_load(Path(conda).read_text())["dependencies"]
 
 
+#: No cross-validation, no bootstrap intervals, importance on a few rows.
+LIGHT_EVALUATION = {
+    "cv_folds": 0,
+    "bootstrap_resamples": 0,
+    "importance_rows": 200,
+    "importance_repeats": 1,
+    "explanation_rows": 50,
+}
+
+
 def materialize_ml(
     pipeline_run, mlflow_dir, config: dict, expect_success: bool = True, selection=None, instance=None
 ):
@@ -472,12 +482,12 @@ def materialize_ml(
                 artifact_root=str(mlflow_dir / "artifacts"),
             ),
         },
-        # No cross-validation: these tests are about training and promotion (the pipeline's
-        # run, with it, is checked above).
+        # The evaluation at its smallest: these tests are about training and promotion (the
+        # pipeline's run, with every figure, is checked above).
         run_config={
             "ops": {
                 "severity_model": {"config": config},
-                "severity_model_evaluation": {"config": {"cv_folds": 0}},
+                "severity_model_evaluation": {"config": LIGHT_EVALUATION},
             }
         }
         if config is not None
