@@ -75,12 +75,26 @@ def expand(text: str, variables: dict[str, str], where: str) -> str:
     return _VARIABLE.sub(substitute, text)
 
 
+def _values(text: str, section: str, key: str) -> list[str]:
+    """Every value of ``key`` in ``section``: systemd adds up repeated Environment= lines,
+    where configparser keeps only the last."""
+    values, current = [], None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+        elif current == section and line.partition("=")[0].strip() == key:
+            values.append(line.partition("=")[2].strip())
+    return values
+
+
 def read_unit(path: Path, team_dir: Path, project_root: Path = PROJECT_ROOT) -> Unit:
     """The unit at ``path``, localised and expanded with its environment."""
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.optionxform = str  # keys are case-sensitive, as systemd's
     try:
-        parser.read_string(path.read_text(), source=str(path))
+        text = path.read_text()
+        parser.read_string(text, source=str(path))
         service = parser["Service"]
         exec_start = service["ExecStart"]
     except (configparser.Error, KeyError) as error:
@@ -91,7 +105,7 @@ def read_unit(path: Path, team_dir: Path, project_root: Path = PROJECT_ROOT) -> 
         if not env_file.exists():
             raise UnitError(f"{path}: EnvironmentFile {env_file} does not exist (run make team-up)")
         environment.update(read_env_file(env_file))
-    for assignment in shlex.split(service.get("Environment", "")):
+    for assignment in shlex.split(" ".join(_values(text, "Service", "Environment"))):
         key, _, value = assignment.partition("=")
         environment[key] = _localise(value, project_root, team_dir)
     where = f"{path.name} ExecStart"
