@@ -15,7 +15,8 @@ from orchestration import settings
 #: MLflow 3's server also starts a job runner and seven ``huey`` worker processes for its
 #: GenAI features (evaluation jobs, trace roll-ups), which this project does not use: 1.7 GB
 #: of memory and 10 s of CPU, and the UI answers 2.5 s later (measured: 4.1 s against 6.6 s).
-#: A variable set by the user wins; deploy/systemd/baac-mlflow.service sets the same.
+#: A variable set in the environment of `make mlflow` wins; the team profile's server takes
+#: the same setting from deploy/systemd/baac-mlflow.service, where it is changed.
 SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 

@@ -131,6 +131,14 @@ def test_every_dbt_unit_test_passes_once_outside_the_pipeline(pipeline_run, tmp_
     results = json.loads((target / "run_results.json").read_text())["results"]
     manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     assert len(manifest["unit_tests"]) == 15
+    # The pipeline's own dbt command left them out.
+    instance = dg.DagsterInstance.local_temp(str(pipeline_run.dagster_home))
+    commands = [
+        entry.user_message
+        for entry in instance.all_logs(pipeline_run.result.run_id)
+        if entry.user_message.startswith("Finished dbt command")
+    ]
+    assert len(commands) == 1 and " build --exclude-resource-type unit_test" in commands[0], commands
     assert {r["unique_id"]: r["status"] for r in results} == {uid: "pass" for uid in manifest["unit_tests"]}
 
 

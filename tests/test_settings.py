@@ -1,6 +1,6 @@
 import pytest
 
-from orchestration import settings
+from orchestration import mlflow_ui, settings
 
 
 def test_parse_years_accepts_a_year_or_a_range():
@@ -90,3 +90,10 @@ def test_a_run_folder_holds_every_store_of_its_run(tmp_path):
     }
     assert all(str(tmp_path) in value for value in environment.values())
     assert len(set(environment.values())) == len(environment)
+
+
+def test_mlflow_servers_run_without_the_genai_job_workers_unless_the_user_asks(monkeypatch):
+    monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
+    assert mlflow_ui.server_environment()["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "true")
+    assert mlflow_ui.server_environment()["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"

@@ -76,16 +76,25 @@ def expand(text: str, variables: dict[str, str], where: str) -> str:
 
 
 def _values(text: str, section: str, key: str) -> list[str]:
-    """Every value of ``key`` in ``section``: systemd adds up repeated Environment= lines,
-    where configparser keeps only the last."""
+    """Every value of ``key`` in ``section``, as systemd reads repeated Environment= lines
+    (configparser keeps only the last): added up, an empty one clearing those before."""
     values, current = [], None
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("[") and line.endswith("]"):
             current = line[1:-1]
         elif current == section and line.partition("=")[0].strip() == key:
-            values.append(line.partition("=")[2].strip())
+            value = line.partition("=")[2].strip()
+            values = [*values, value] if value else []
     return values
+
+
+def _assignments(path: Path, text: str) -> list[str]:
+    """The ``KEY=value`` words of the unit's Environment= lines, each line split on its own."""
+    try:
+        return [word for line in _values(text, "Service", "Environment") for word in shlex.split(line)]
+    except ValueError as error:  # an unclosed quote
+        raise UnitError(f"{path}: Environment= cannot be read ({error})") from error
 
 
 def read_unit(path: Path, team_dir: Path, project_root: Path = PROJECT_ROOT) -> Unit:
@@ -105,7 +114,7 @@ def read_unit(path: Path, team_dir: Path, project_root: Path = PROJECT_ROOT) -> 
         if not env_file.exists():
             raise UnitError(f"{path}: EnvironmentFile {env_file} does not exist (run make team-up)")
         environment.update(read_env_file(env_file))
-    for assignment in shlex.split(" ".join(_values(text, "Service", "Environment"))):
+    for assignment in _assignments(path, text):
         key, _, value = assignment.partition("=")
         environment[key] = _localise(value, project_root, team_dir)
     where = f"{path.name} ExecStart"

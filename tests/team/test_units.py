@@ -9,7 +9,7 @@ import pytest
 from ml.defaults import PROJECT_ROOT
 from orchestration.mlflow_ui import SERVER_ENVIRONMENT
 from orchestration.team.team_env import DEFAULT_PORTS, ensure_env, park_env
-from orchestration.team.units import UnitError, read_units
+from orchestration.team.units import UnitError, read_unit, read_units
 
 
 @pytest.fixture
@@ -89,3 +89,17 @@ def test_a_variable_missing_from_team_env_is_named(team_dir):
 def test_without_team_env_the_units_say_to_run_team_up(tmp_path):
     with pytest.raises(UnitError, match="make team-up"):
         read_units(tmp_path)
+
+
+def test_environment_lines_add_up_as_systemd_reads_them(tmp_path):
+    unit = tmp_path / "made-up.service"
+    unit.write_text(
+        "[Unit]\nDescription=Environment= in a [Unit] section is not the service's\nEnvironment=NOT=this\n"
+        "[Service]\nEnvironment=DROPPED=1\nEnvironment=\n"  # an empty one clears those before
+        "Environment = A=1 'B=two words'\n# Environment=COMMENTED=1\nEnvironment=C=3\n"
+        "ExecStart=/bin/true\n"
+    )
+    assert read_unit(unit, tmp_path).environment == {"A": "1", "B": "two words", "C": "3"}
+    unit.write_text("[Service]\nEnvironment=A='unclosed\nEnvironment=B=2\nExecStart=/bin/true\n")
+    with pytest.raises(UnitError, match="made-up.service: Environment="):
+        read_unit(unit, tmp_path)
