@@ -6,6 +6,7 @@ import functools
 import http.server
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,8 +164,6 @@ def docs_target(pipeline_run, tmp_path_factory) -> Path:
     """`dbt docs generate` on the pipeline's warehouse, once: the manifest with every model's
     compiled SQL, the catalog of its columns, and the static site (index.html) the docs test
     serves. A target folder of its own: the project's holds the manifest other tests read."""
-    import subprocess
-
     target = tmp_path_factory.mktemp("docs") / "target"
     subprocess.run(
         [settings.dbt_executable(), "docs", "generate", "--profiles-dir", ".", "-q"]

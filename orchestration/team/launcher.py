@@ -170,18 +170,18 @@ def stop_unit(team: Team, unit: Unit) -> bool:
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             os.killpg(pid, 0)  # raises once the whole group is gone
-            _reap(pid)
+            reap(pid)
             time.sleep(0.2)
         os.killpg(pid, signal.SIGKILL)
         time.sleep(0.2)
-        _reap(pid)
+        reap(pid)
     except ProcessLookupError:
         pass
     pid_file.unlink(missing_ok=True)
     return stopped
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
     """Collect our own child once it exited (a zombie still counts in its group)."""
     try:
         os.waitpid(pid, os.WNOHANG)

@@ -10,7 +10,6 @@ group.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -407,8 +406,7 @@ def kill_unit(team, name: str) -> int:
     while group_alive(pid) and time.monotonic() < deadline:
         # launcher.up() started it from this process: until reaped, it lingers as a zombie
         # that keeps its group alive (the wait ran the full 30 s).
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+        launcher.reap(pid)
         time.sleep(0.1)
     assert not group_alive(pid), f"{name} outlived kill -9 for 30 s"
     return pid
