@@ -34,11 +34,11 @@ from scipy import sparse
 
 from ml import metrics
 from ml.baac import SEVERE_CLASSES
+from ml.contracts import BOOTSTRAP_RESAMPLES
 from ml.threads import threads_for_rows
 
 K = TypeVar("K")
 
-RESAMPLES = 1_000
 SEED = 42
 CONFIDENCE = 0.95
 #: Resamples computed together: bounds memory (a few arrays of chunk x distinct scores).
@@ -230,7 +230,7 @@ def resampled_metrics(
     groups,
     classes: list[int],
     accidents: np.ndarray | None = None,
-    resamples: int = RESAMPLES,
+    resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = SEED,
     names: Sequence[str] = metrics.SCALAR_METRICS,
 ) -> dict[str, np.ndarray]:
@@ -252,7 +252,7 @@ def resampled_metrics_of_models(
     scored: Mapping[K, tuple],
     classes: list[int],
     accidents: np.ndarray,
-    resamples: int = RESAMPLES,
+    resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = SEED,
     names: Sequence[str] = metrics.SCALAR_METRICS,
 ) -> dict[K, dict[str, np.ndarray]]:
@@ -428,7 +428,7 @@ def metric_intervals(
     groups,
     classes: list[int],
     accidents: np.ndarray | None = None,
-    resamples: int = RESAMPLES,
+    resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = SEED,
 ) -> dict[str, tuple[float, float]]:
     """A 95% percentile interval for each metric of ``metrics.SCALAR_METRICS``."""

@@ -8,10 +8,9 @@ import duckdb
 import pandas as pd
 
 from ml.baac import accident_year
+from ml.contracts import BASELINE_FEATURES, ML_FEATURES
 from ml.features import FeatureSpec
 
-ML_FEATURES = "marts.ml_features"
-BASELINE_FEATURES = "marts.ml_baseline_features"
 SPLITS = ("train", "validation", "test")
 
 

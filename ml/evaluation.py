@@ -14,11 +14,11 @@ from sklearn.pipeline import Pipeline
 
 from ml import bootstrap, metrics
 from ml.array_model import compile_model
+from ml.contracts import BOOTSTRAP_RESAMPLES, FEATURE_MODELS, MAJORITY_BASELINE, MODEL
 from ml.data import baseline_columns, split_frame
 from ml.features import FeatureSpec
 from ml.scoring import class_probabilities, model_input
 from ml.threads import available_cores, threads_for_rows
-from ml.training import FEATURE_MODELS, MAJORITY_BASELINE, MODEL
 
 
 @dataclass
@@ -57,7 +57,7 @@ def evaluate_on_test(
     features: pd.DataFrame,
     baseline_features: pd.DataFrame,
     spec: FeatureSpec,
-    resamples: int = bootstrap.RESAMPLES,
+    resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = bootstrap.SEED,
 ) -> Evaluation:
     """Score every estimator on the `test` split only, each metric with its 95% interval
@@ -171,7 +171,7 @@ def paired_gain_on_test(
     features: pd.DataFrame,
     spec: FeatureSpec,
     metric: str = "macro_f1",
-    resamples: int = bootstrap.RESAMPLES,
+    resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = bootstrap.SEED,
 ) -> PairedGain | None:
     """``metric`` of the challenger minus the champion's on the current test split, with
@@ -186,7 +186,7 @@ def paired_gains_on_test(
     features: pd.DataFrame,
     spec: FeatureSpec,
     metric_names: Sequence[str] = ("macro_f1",),
-    resamples: int = bootstrap.RESAMPLES,
+    resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = bootstrap.SEED,
 ) -> dict[str, PairedGain] | None:
     """Each metric's paired gain (paired_gain_on_test), from one scoring of the test split

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ml.array_model import compile_model
+from ml.contracts import GLOBAL_IMPORTANCE_ROWS
 from ml.data import split_frame
 from ml.features import Feature, FeatureSpec
 from ml.metrics import severe_probability
@@ -42,8 +43,6 @@ from ml.scoring import class_probabilities, model_input
 #: Road users explained per batched call: each costs at most features + 1 rows of features
 #: floats, so a chunk of 1,000 is at most ~12 MB whatever the size of the batch.
 EXPLAIN_CHUNK = 1_000
-#: Validation rows the global importance averages over (each costs up to features + 1 scorings).
-GLOBAL_IMPORTANCE_ROWS = 2_000
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,6 +11,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
+
+from ml.contracts import SeverityModelParams
 
 if TYPE_CHECKING:  # at run time this module needs nothing else of ours: MLflow ships it with the model
     from ml.features import FeatureSpec
@@ -108,21 +110,6 @@ class CodebookTyper(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         return np.asarray(self.columns, dtype=object)
-
-
-@dataclass(frozen=True)
-class SeverityModelParams:
-    """The hyper-parameters of the gradient boosting, defined here only: the Dagster config
-    (Launchpad) and the MLflow params are derived from these fields."""
-
-    learning_rate: float = 0.1
-    max_iter: int = 500
-    max_leaf_nodes: int = 31
-    min_samples_leaf: int = 20
-    l2_regularization: float = 0.0
-    n_iter_no_change: int = 20
-    class_weight: str | None = "balanced"
-    random_state: int = 42
 
 
 def build_severity_model(spec: FeatureSpec, params: SeverityModelParams) -> Pipeline:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -22,21 +22,22 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.types import ColSpec, DataType, Schema
 
 from ml import plots, registry
+from ml.contracts import (
+    LEGACY_BASELINE,
+    MAJORITY_BASELINE,
+    MODEL,
+    PREVIOUS_FEATURE_SET,
+    EvaluationReport,
+    TrainingRecord,
+)
 from ml.crossval import CrossValidation
 from ml.data import ML_FEATURES, baseline_columns, data_summary, split_frame
 from ml.evaluation import Evaluation
 from ml.explain import reference_road_user
 from ml.features import FeatureSpec
-from ml.metrics import HEADLINE_METRICS, metrics_table
+from ml.metrics import HEADLINE_METRICS
 from ml.scoring import model_input
-from ml.training import (
-    LEGACY_BASELINE,
-    MAJORITY_BASELINE,
-    MODEL,
-    PREVIOUS_FEATURE_SET,
-    TrainedModels,
-    typical_road_user,
-)
+from ml.training import TrainedModels, typical_road_user
 
 
 class FloatFrameDataset(PandasDataset):
@@ -51,40 +52,6 @@ class FloatFrameDataset(PandasDataset):
             raise TypeError("FloatFrameDataset holds float64 columns only")
         has_nan = self.df.isna().any()
         return Schema([ColSpec(DataType.double, name, required=not has_nan[name]) for name in has_nan.index])
-
-
-@dataclass(frozen=True)
-class TrainingRecord:
-    """What training hands to the evaluation: the run, the registered version, the models."""
-
-    run_id: str
-    version: str  # of the registered severity model
-    model_uris: dict[str, str]  # model name -> MLflow model URI (the baselines included)
-    trained_at: str
-    data: dict  # years, rows, rows per split, accidents, fingerprint of ml_features
-    signature: str = ""  # see training_signature
-    #: True when nothing changed since the champion was trained: no new version was made.
-    reused: bool = False
-
-
-@dataclass(frozen=True)
-class EvaluationReport:
-    """What the evaluation hands to the promotion: the test metrics of every model."""
-
-    version: str
-    run_id: str
-    metrics: dict[str, dict[str, float]]  # model name -> metric -> value
-    beats_majority: bool
-    #: model name -> metric -> 95% bootstrap interval over the test accidents.
-    intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
-
-    @property
-    def model_metrics(self) -> dict[str, float]:
-        return self.metrics[MODEL]
-
-    def table(self) -> str:
-        """Markdown: the model against both baselines on the test split, with intervals."""
-        return metrics_table(self.metrics, self.intervals)
 
 
 #: Run artifacts of the global importance from the explanations' own method (``ml.explain``).

@@ -11,10 +11,10 @@ from sklearn.pipeline import Pipeline
 
 from ml import metrics
 from ml.calibration import calibrate_on_validation
+from ml.contracts import MODEL, PREVIOUS_FEATURE_SET, SeverityModelParams, TrainingPlan
 from ml.data import baseline_columns, split_frame
 from ml.features import FeatureSpec
 from ml.models import (
-    SeverityModelParams,
     build_legacy_baseline,
     build_majority_baseline,
     build_severity_model,
@@ -22,40 +22,6 @@ from ml.models import (
 )
 from ml.scoring import class_probabilities
 from ml.threads import fit_side_by_side
-
-MODEL = "severity_model"
-#: The same gradient boosting without the newest feature set (``FeatureSpec.previous_feature_set``):
-#: what the new features add, measured on the same rows.
-PREVIOUS_FEATURE_SET = "previous_feature_set"
-LEGACY_BASELINE = "legacy_random_forest"
-MAJORITY_BASELINE = "majority_class"
-#: The models that read ml_features (the baselines read ml_baseline_features).
-FEATURE_MODELS = (MODEL, PREVIOUS_FEATURE_SET)
-
-
-@dataclass(frozen=True)
-class TrainingPlan:
-    """How much work training does, beyond the model's hyper-parameters."""
-
-    #: max_leaf_nodes values tried; the best by validation macro-F1 is kept.
-    max_leaf_nodes_candidates: tuple[int, ...] = (15, 31, 63)
-    #: Candidates are compared on at most this many train rows (and as many validation
-    #: rows), stratified by severity. The choice among three tree sizes does not need every
-    #: row, and each candidate costs rows x iterations. Smaller data is used whole.
-    selection_rows: int = 30_000
-    #: The chosen candidate is refit on at most this many train rows (stratified), its early
-    #: stopping watching at most as many validation rows. On the national-size data set a
-    #: fit on 200,000 rows had the same test macro-F1 as one on 50,000 (0.4279) and a severe
-    #: ROC-AUC 0.009 higher, at four times the cost (92 s); the whole of train (1.1 M rows)
-    #: would take about 8 minutes on 2 cores. Smaller data is used whole.
-    final_fit_rows: int = 150_000
-    #: Each tree of the replaced project's random forest sees at most this many rows
-    #: (bootstrap), so the baseline stays fair but bounded in time and size.
-    legacy_max_samples: int = 50_000
-    #: Calibration of the kept model's probabilities on validation (``ml.calibration``):
-    #: "auto" (only when it helps, measured by cross-fitting on validation), "none",
-    #: "sigmoid" or "isotonic".
-    calibration: str = "auto"
 
 
 @dataclass

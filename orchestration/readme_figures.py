@@ -22,8 +22,8 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from ml import registry
+from ml.contracts import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, PREVIOUS_FEATURE_SET
 from ml.metrics import HEADLINE_METRICS
-from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, PREVIOUS_FEATURE_SET
 from orchestration import settings
 from orchestration.resources import WarehouseResource
 

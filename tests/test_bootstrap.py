@@ -133,8 +133,8 @@ def test_gains_of_several_metrics_at_once_are_those_of_each_alone():
 def test_gains_read_from_an_evaluation_are_those_scored_again():
     """The evaluation keeps each model's resamples, so the newest feature set's gain costs no
     second scoring or bootstrap, and gives the same figures to the last bit."""
+    from ml.contracts import MODEL, PREVIOUS_FEATURE_SET
     from ml.evaluation import evaluate_on_test, paired_gains_in_evaluation
-    from ml.training import MODEL, PREVIOUS_FEATURE_SET
 
     frame, spec, challenger, champion = two_models_on_test(seed=11)
     metric_names = ("macro_f1", "severe_roc_auc")

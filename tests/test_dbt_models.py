@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import get_asset_key_for_model
 
-from ml import data
+from ml.contracts import BASELINE_FEATURES, ML_FEATURES
 from orchestration import settings
 from orchestration.assets.dbt import relation_asset_key
 from orchestration.definitions import build_definitions
@@ -163,9 +163,9 @@ def test_raw_staging_and_marts_form_one_graph():
         return get_asset_key_for_model([dbt_assets], model)
 
     # The ML assets name the marts by their relation: the same keys as dagster-dbt gives them.
-    assert key("ml_features") == relation_asset_key(data.ML_FEATURES)
-    assert key("ml_baseline_features") == relation_asset_key(data.BASELINE_FEATURES)
-    assert relation_asset_key(data.ML_FEATURES) in graph.get(dg.AssetKey("severity_model")).parent_keys
+    assert key("ml_features") == relation_asset_key(ML_FEATURES)
+    assert key("ml_baseline_features") == relation_asset_key(BASELINE_FEATURES)
+    assert relation_asset_key(ML_FEATURES) in graph.get(dg.AssetKey("severity_model")).parent_keys
     assert dg.AssetKey(["raw", "caracteristics"]) in graph.get(key("stg_accidents")).parent_keys
     assert key("fct_road_users") in graph.get(key("ml_features")).parent_keys
     assert key("ml_features") == dg.AssetKey(["marts", "ml_features"])

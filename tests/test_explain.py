@@ -20,10 +20,11 @@ import pytest
 from ml import explain
 from ml.array_model import compile_model
 from ml.baac import SEVERE_CLASSES
+from ml.contracts import SeverityModelParams
 from ml.data import read_training_tables
 from ml.defaults import DBT_PROJECT_DIR
 from ml.features import load_feature_spec
-from ml.models import SeverityModelParams, build_severity_model, fit_severity_model
+from ml.models import build_severity_model, fit_severity_model
 from ml.scoring import model_input
 from ml.tracking import EXPLANATION_IMPORTANCE_TABLE
 

@@ -17,11 +17,12 @@ import yaml
 from mlflow import MlflowClient
 
 from ml import promotion, registry
+from ml.contracts import MODEL, SeverityModelParams, TrainingPlan
 from ml.data import read_table, read_training_tables
 from ml.evaluation import evaluate_on_test, score_on_test
 from ml.features import load_feature_spec
-from ml.models import CodebookTyper, SeverityModelParams
-from ml.training import MODEL, TrainingPlan, train_models, typical_road_user
+from ml.models import CodebookTyper
+from ml.training import train_models, typical_road_user
 from orchestration import settings
 from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
 from orchestration.resources import MlflowResource, WarehouseResource

@@ -1,30 +1,42 @@
 """ML assets: train the severity model and its baselines, evaluate them on the test split,
 and promote the challenger to champion when it does better. Each asset wires its inputs,
-config and outputs; the work is in ml/ (training, evaluation, tracking, promotion)."""
+config and outputs; the work is in ml/ (training, evaluation, tracking, promotion).
+
+At load this module reads only ml.contracts (plain types): scikit-learn, MLflow and
+matplotlib are imported by the asset that uses them, when it runs. Loading the code location
+(every Dagster process: the UI's code server, the daemon's sensors, a run of the raw or dbt
+assets) is then seconds shorter.
+"""
 
 import dataclasses
 import typing
 
 import dagster as dg
-import mlflow
-import pandas as pd
 from pydantic import create_model
 
-from ml import bootstrap, data, explain, out_of_time, promotion, registry, tracking
-from ml.crossval import cross_validate
-from ml.evaluation import (
-    evaluate_on_test,
-    paired_gain_on_test,
-    paired_gains_in_evaluation,
-    permutation_importance_on_validation,
+from ml import promotion
+from ml.contracts import (
+    BASELINE_FEATURES,
+    BOOTSTRAP_RESAMPLES,
+    GLOBAL_IMPORTANCE_ROWS,
+    MAJORITY_BASELINE,
+    ML_FEATURES,
+    MODEL,
+    PREVIOUS_FEATURE_SET,
+    EvaluationReport,
+    SeverityModelParams,
+    TrainingPlan,
+    TrainingRecord,
 )
 from ml.features import FeatureSpec, load_feature_spec
-from ml.models import SeverityModelParams
-from ml.threads import beside
-from ml.training import MAJORITY_BASELINE, MODEL, PREVIOUS_FEATURE_SET, TrainingPlan, train_models
 from orchestration import settings
 from orchestration.assets.dbt import relation_asset_key
 from orchestration.resources import MlflowResource, WarehouseResource
+
+if typing.TYPE_CHECKING:
+    import pandas as pd
+
+    from ml.out_of_time import OutOfTimeResult
 
 
 def _config_fields(cls, exclude: tuple[str, ...] = ()) -> dict:
@@ -85,9 +97,9 @@ class EvaluationConfig(dg.Config):
     importance_repeats: int = 5
     # Validation rows the explanations' global importance averages over (ml.explain): each
     # costs features + 1 scorings, batched.
-    explanation_rows: int = explain.GLOBAL_IMPORTANCE_ROWS
+    explanation_rows: int = GLOBAL_IMPORTANCE_ROWS
     # Bootstrap resamples of the test accidents behind each metric's 95% interval (0: none).
-    bootstrap_resamples: int = bootstrap.RESAMPLES
+    bootstrap_resamples: int = BOOTSTRAP_RESAMPLES
     # Folds of the grouped cross-validation on train + validation (0: none), on at most
     # cv_rows road users of whole accidents (as model selection caps its rows).
     cv_folds: int = 5
@@ -100,7 +112,9 @@ def feature_spec() -> FeatureSpec:
 
 def read_training_tables(
     warehouse: WarehouseResource, spec: FeatureSpec
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> "tuple[pd.DataFrame, pd.DataFrame]":
+    from ml import data
+
     with warehouse.get_connection(read_only=True) as conn:
         return data.read_training_tables(conn, spec)
 
@@ -111,7 +125,7 @@ def run_link(client, run_id: str) -> dg.MetadataValue:
     return dg.MetadataValue.url(f"{settings.mlflow_ui_url()}/#/experiments/{experiment}/runs/{run_id}")
 
 
-def ranked_importance(importance: pd.DataFrame, top: int = 10) -> dg.MetadataValue:
+def ranked_importance(importance: "pd.DataFrame", top: int = 10) -> dg.MetadataValue:
     """The most important features, in rank order (a JSON object would be shown sorted by name)."""
     rows = [
         f"| {rank} | {name} | {row.importance_mean:.4f} | {row.importance_std:.4f} |"
@@ -123,7 +137,7 @@ def ranked_importance(importance: pd.DataFrame, top: int = 10) -> dg.MetadataVal
 
 @dg.asset(
     group_name="ml",
-    deps=[relation_asset_key(data.ML_FEATURES), relation_asset_key(data.BASELINE_FEATURES)],
+    deps=[relation_asset_key(ML_FEATURES), relation_asset_key(BASELINE_FEATURES)],
     kinds={"scikitlearn", "mlflow"},
 )
 def severity_model(
@@ -131,10 +145,13 @@ def severity_model(
     config: TrainingConfig,
     warehouse: WarehouseResource,
     mlflow_store: MlflowResource,
-) -> dg.Output[tracking.TrainingRecord]:
+) -> dg.Output[TrainingRecord]:
     """Gradient boosting on ml_features (train; validation for early stopping and selection),
     and the two baselines on the same rows, logged as one MLflow run; the model becomes a
     new version of `road_accident_severity` with alias `challenger`."""
+    from ml import data, registry, tracking
+    from ml.training import train_models
+
     spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
     client = mlflow_store.client()
@@ -208,7 +225,7 @@ def severity_model(
 )
 def severity_model_evaluation(
     config: EvaluationConfig,
-    severity_model: tracking.TrainingRecord,
+    severity_model: TrainingRecord,
     warehouse: WarehouseResource,
     mlflow_store: MlflowResource,
 ):
@@ -217,6 +234,18 @@ def severity_model_evaluation(
     importance, calibration, a grouped cross-validation on train + validation, the out-of-time
     figures and the explanations' global importance (ml.explain, against the reference road
     user stored by training) logged to the run."""
+    import mlflow
+
+    from ml import explain, out_of_time, registry, tracking
+    from ml.crossval import cross_validate
+    from ml.evaluation import (
+        evaluate_on_test,
+        paired_gains_in_evaluation,
+        permutation_importance_on_validation,
+    )
+    from ml.metrics import metrics_table
+    from ml.threads import beside
+
     spec = feature_spec()
     features, baseline = read_training_tables(warehouse, spec)
     client = mlflow_store.client()
@@ -225,7 +254,7 @@ def severity_model_evaluation(
     if severity_model.reused:  # the champion's evaluation is already in its run
         result = evaluate_on_test(estimators, features, baseline, spec, config.bootstrap_resamples)
         oot_metadata = logged_out_of_time_metadata(client, severity_model.run_id)
-        report = tracking.EvaluationReport(
+        report = EvaluationReport(
             severity_model.version,
             severity_model.run_id,
             result.metrics,
@@ -268,7 +297,7 @@ def severity_model_evaluation(
                 for name, interval in intervals.items()
                 for end, value in zip(("low", "high"), interval, strict=True)
             },
-            "model_vs_baselines": dg.MetadataValue.md(report.table()),
+            "model_vs_baselines": dg.MetadataValue.md(metrics_table(report.metrics, report.intervals)),
             **({} if importance is None else {"top_features": ranked_importance(importance)}),
             **(
                 {}
@@ -300,8 +329,10 @@ def severity_model_evaluation(
     )
 
 
-def out_of_time_metadata(run_id: str, result: out_of_time.OutOfTimeResult | None) -> dict:
+def out_of_time_metadata(run_id: str, result: "OutOfTimeResult | None") -> dict:
     """The challenger's out-of-time figures (ml.out_of_time), logged to its run."""
+    from ml import out_of_time
+
     if result is None:
         return {"oot_cut": "none: the data holds a single month"}
     out_of_time.log_out_of_time(run_id, result)
@@ -332,12 +363,15 @@ OUT_OF_TIME_METADATA = ("oot_macro_f1", "oot_severe_roc_auc", "oot_balanced_accu
 @dg.asset(group_name="ml", kinds={"mlflow"})
 def champion_model(
     context: dg.AssetExecutionContext,
-    severity_model_evaluation: tracking.EvaluationReport,
+    severity_model_evaluation: EvaluationReport,
     warehouse: WarehouseResource,
     mlflow_store: MlflowResource,
 ) -> dg.MaterializeResult:
     """Challenger and current champion scored with the same metric on the same current test
     split; the `champion` alias moves only when the challenger is better (ml.promotion)."""
+    from ml import registry
+    from ml.evaluation import paired_gain_on_test
+
     report = severity_model_evaluation
     client = mlflow_store.client()
     champion_version = registry.alias_version(client, registry.CHAMPION)

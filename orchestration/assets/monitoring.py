@@ -10,7 +10,6 @@ import os
 
 import dagster as dg
 
-from api.prediction_log import COMPACTED_FILE, compact, logged_days
 from orchestration import settings
 
 GROUP = "monitoring"
@@ -43,6 +42,9 @@ def prepare_dbt_monitoring_env() -> None:
     "one Parquet file that the drift models read in place (BAAC_PREDICTION_LOG_DIR).",
 )
 def prediction_log(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    # pandas and pyarrow: imported when the asset runs, not when the code location loads.
+    from api.prediction_log import COMPACTED_FILE, compact, logged_days
+
     directory = settings.prediction_log_dir()
     compacted = compact(directory)
     for day, rows in compacted.items():

@@ -28,13 +28,20 @@ from api.main import create_app
 from api.settings import ApiSettings
 from ml import registry
 from ml.baac import accident_year, read_split_rule
+from ml.contracts import (
+    LEGACY_BASELINE,
+    MAJORITY_BASELINE,
+    MODEL,
+    SeverityModelParams,
+    TrainingPlan,
+    TrainingRecord,
+)
 from ml.defaults import DBT_PROJECT_DIR
 from ml.evaluation import evaluate_on_test, permutation_importance_on_validation
 from ml.explain import global_importance, reference_road_user
 from ml.features import FeatureSpec, load_feature_spec
-from ml.models import SeverityModelParams
-from ml.tracking import TrainingRecord, log_evaluation, log_explanation_importance, log_training_run
-from ml.training import LEGACY_BASELINE, MAJORITY_BASELINE, MODEL, TrainingPlan, train_models
+from ml.tracking import log_evaluation, log_explanation_importance, log_training_run
+from ml.training import train_models
 
 SEED = 20160101
 #: Accidents per year; each has 1 to 4 road users.

@@ -21,9 +21,10 @@ from threadpoolctl import threadpool_limits
 from api.model_store import ChampionStore
 from ml import array_model
 from ml.array_model import CompiledBoosting, FrameModel, compile_model
+from ml.contracts import SeverityModelParams
 from ml.data import split_frame
 from ml.defaults import PROJECT_ROOT
-from ml.models import SeverityModelParams, build_severity_model, fit_severity_model
+from ml.models import build_severity_model, fit_severity_model
 from ml.registry import SKOPS_TRUSTED_TYPES
 from ml.threads import (
     SINGLE_THREAD_MAX_ROWS,
