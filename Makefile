@@ -55,8 +55,8 @@ install: $(VENV)/.synced ## Install the locked environment into .venv
 
 DBT := cd dbt_project && $(BIN)/dbt
 
-manifest: install ## Parse the dbt project (the manifest Dagster reads)
-	$(DBT) parse --profiles-dir . --quiet --target-path $(if $(filter postgres,$(BAAC_WAREHOUSE)),target-team,target)
+manifest: install ## Parse the dbt project (the manifest Dagster reads), when it changed since the last parse
+	$(BIN)/python -m orchestration.dbt_manifest
 
 run: manifest ## Run the whole pipeline on the configured source (default: the shipped sample)
 	$(BIN)/python -m orchestration.pipeline

@@ -20,6 +20,7 @@ from dagster_dbt.compat import DBT_PYTHON_VERSION
 from orchestration import dbt_parse_cache, settings
 from orchestration.assets.monitoring import drift_metadata, prepare_dbt_monitoring_env
 from orchestration.automation import after_a_delivery
+from orchestration.dbt_manifest import ensure_manifest
 from orchestration.resources import WarehouseResource
 
 #: Runs this environment's dbt so that it dies with the pipeline (see the script).
@@ -58,18 +59,18 @@ def dbt_cli() -> DbtCliResource:
 
 @cache
 def baac_dbt_project() -> DbtProject:
-    """The dbt project, its manifest parsed: again under `dagster dev` (to pick up edits),
-    else once if missing (the Makefile parses before `run` and `test`). It is parsed with this
-    environment's dbt: dagster-dbt's own preparer looks for dbt on PATH only, which a code
-    server started by `dagster dev` may not have."""
+    """The dbt project, its manifest parsed: under `dagster dev` when the project changed (to
+    pick up edits; orchestration.dbt_manifest), else once if missing (the Makefile parses
+    before `run` and `test`). It is parsed with this environment's dbt: dagster-dbt's own
+    preparer looks for dbt on PATH only, which a code server started by `dagster dev` may not
+    have."""
     project = DbtProject(
         project_dir=settings.DBT_PROJECT_DIR,
         profiles_dir=settings.DBT_PROJECT_DIR,
         target_path=settings.dbt_target_path(),
     )
     if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists():
-        cli = EnvironmentDbtCli(project_dir=project, dbt_executable=settings.dbt_executable())
-        cli.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        ensure_manifest(settings.DBT_PROJECT_DIR, settings.dbt_target_path())
     return project
 
 
