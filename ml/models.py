@@ -12,9 +12,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from ml.contracts import SeverityModelParams
-
 if TYPE_CHECKING:  # at run time this module needs nothing else of ours: MLflow ships it with the model
+    from ml.contracts import SeverityModelParams
     from ml.features import FeatureSpec
 
 

@@ -34,7 +34,7 @@ def test_the_manifest_is_parsed_once_then_only_when_what_it_is_made_of_changes(t
     assert ensure_manifest(DBT_PROJECT_DIR, target, environ) is True
     nodes = json.loads((target / "manifest.json").read_text())["nodes"]
     assert "model.baac_severity.ml_features" in nodes
-    assert (target / DIGEST_FILE).read_text().strip() == manifest_digest(DBT_PROJECT_DIR, environ)
+    assert (target / DIGEST_FILE).read_text().split()[0] == manifest_digest(DBT_PROJECT_DIR, environ)
     assert ensure_manifest(DBT_PROJECT_DIR, target, environ) is False
 
     # A variable the project reads while parsing (the prediction log's folder, a source's
@@ -42,6 +42,20 @@ def test_the_manifest_is_parsed_once_then_only_when_what_it_is_made_of_changes(t
     digest = manifest_digest(DBT_PROJECT_DIR, environ)
     assert manifest_digest(DBT_PROJECT_DIR, {**environ, "BAAC_PREDICTION_LOG_DIR": "/elsewhere"}) != digest
     assert manifest_digest(DBT_PROJECT_DIR, {**environ, "BAAC_NOT_READ_BY_DBT": "1"}) == digest
+    # Unset is not empty (env_var() takes its default only when unset), and dbt's own
+    # variables (DBT_TARGET, ...) count.
+    unset = {k: v for k, v in environ.items() if k != "BAAC_PREDICTION_LOG_DIR"}
+    assert manifest_digest(DBT_PROJECT_DIR, unset) != manifest_digest(
+        DBT_PROJECT_DIR, {**unset, "BAAC_PREDICTION_LOG_DIR": ""}
+    )
+    assert manifest_digest(DBT_PROJECT_DIR, {**environ, "DBT_TARGET": "elsewhere"}) != digest
+    # A manifest another command wrote there (`dbt docs generate`, another warehouse's) is
+    # not the parsed one.
+    parsed = (target / "manifest.json").read_text()
+    (target / "manifest.json").write_text(parsed.replace("ml_features", "ml_featurez", 1))
+    assert not is_current(target, digest)
+    (target / "manifest.json").write_text(parsed)
+    assert is_current(target, digest)
     # A manifest that is gone is parsed again, whatever the digest says.
     (target / "manifest.json").unlink()
     assert not is_current(target, digest)

@@ -2,8 +2,9 @@
 and promote the challenger to champion when it does better. Each asset wires its inputs,
 config and outputs; the work is in ml/ (training, evaluation, tracking, promotion).
 
-At load this module reads only ml.contracts (plain types): scikit-learn, MLflow and
-matplotlib are imported by the asset that uses them, when it runs. Loading the code location
+At load this module reads the ML layer's plain types (ml.contracts, ml.features,
+ml.promotion): scikit-learn, MLflow, matplotlib and pandas are imported by the asset that
+uses them, when it runs. Loading the code location
 (every Dagster process: the UI's code server, the daemon's sensors, a run of the raw or dbt
 assets) is then seconds shorter.
 """
