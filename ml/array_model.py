@@ -8,24 +8,18 @@ index). Calling it on one road user builds 39 pandas columns and a ``ColumnTrans
 pass: tens of milliseconds spent on typing, not on trees.
 
 ``compile_model`` reads those encodings once and keeps, per feature, a table from the value
-a request sends (a code as a float, a number, NaN for "not recorded") to what the trees
-compare; scoring is then array lookups:
+a request sends (a code as a float, a number, NaN for "not recorded") to a bin, and flattens
+every tree into arrays whose nodes send each bin left or right. Scoring is then one gather
+per column for the bins, and one compiled call that walks every tree (``ml.tree_walk``),
+the rows of a large batch split over threads (``ml.threads``).
 
-* small batches walk every tree at once, one level per step, as NumPy gathers (no Python
-  call per tree), a batch of a few rows at a time (``WALK_IN_TURNS_MAX_ROWS``);
-* large batches use scikit-learn's own tree predictors on the rows binned as in training
-  (the booster's own binning of the encoded array), their rows split over threads
-  (``ml.threads``).
-
-Both give the probabilities of ``Pipeline.predict_proba`` on the same road users
-(``tests/test_array_model.py``). Anything else (a baseline, a model of another shape) is
-scored through its own ``predict_proba`` on a DataFrame.
+It gives the probabilities of ``Pipeline.predict_proba`` on the same road users to the last
+bit (``tests/api/test_array_scoring.py``). Anything else (a baseline, a model of another
+shape) is scored through its own ``predict_proba`` on a DataFrame.
 """
 
 from __future__ import annotations
 
-import copy
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -37,23 +31,11 @@ from sklearn.pipeline import Pipeline
 from ml.calibration import CalibratedSeverityModel
 from ml.models import CodebookTyper
 from ml.threads import threads_for_rows
+from ml.tree_walk import raw_scores
 
-#: Rows up to which the NumPy walk is used; above, scikit-learn's predictors (measured:
-#: ``tests/benchmarks/api_load.py``).
-NUMPY_WALK_MAX_ROWS = 128
-#: Walks of at most this many rows are taken one at a time (the API scores each request in
-#: a thread of its own). A walk is about a hundred small NumPy calls, each of which lets go
-#: of the GIL and takes it back; on a row or a few, two threads walking at once pass the GIL
-#: to and fro on every call and spend more CPU than they save. Measured with the national
-#: champion (1,264 trees, depth 27), CPU per call: one row 0.6 ms alone, 0.7-1.4 ms with 2-4
-#: threads at once, 0.5-0.6 ms in turns; four rows 1.3 ms alone, 2.4-2.6 ms at once, 1.3-1.5
-#: ms in turns. From 8 rows NumPy's gathers are large enough to run on both cores: 8 rows
-#: took 1.7 ms a call (elapsed time over calls) with 2-4 threads at once against 2.4-2.5 ms
-#: in turns, and 42 rows (one explanation) 5.8-7.4 ms against 10.4-11.3 ms.
-WALK_IN_TURNS_MAX_ROWS = 4
-#: Rows per chunk handed to one thread on the large-batch path (the chunk's encoded rows
-#: stay in the CPU cache while every tree reads them).
-CHUNK_ROWS = 2_048
+#: Most rows walked in one call (``ml.tree_walk.add_trees``): a large batch is binned and
+#: walked chunk by chunk, on every core, and never binned whole.
+CHUNK_ROWS = 8_192
 
 
 class ArrayModel(Protocol):
@@ -128,33 +110,25 @@ class CompiledBoosting:
             known = np.asarray(booster._bin_mapper.bin_thresholds_[j], dtype=np.float64)
             table.table[~np.isin(table.table, known)] = np.nan
         self._known_bitsets, self._f_idx_map = booster._bin_mapper.make_known_categories_bitsets()
-        # The booster's binning, one thread (the rows are already split over threads).
-        self._bin_mapper = copy.copy(booster._bin_mapper)
-        self._bin_mapper.n_threads = 1
         self._predictors = [tree for iteration in booster._predictors for tree in iteration]
-        self._n_classes_trees = booster.n_trees_per_iteration_
         self._baseline = np.asarray(booster._baseline_prediction, dtype=np.float64).reshape(1, -1)
-        self._walk_lock = threading.Lock()
         self._compile_trees()
+        # Numba compiles the walk on its first call (or loads it from its cache): at load,
+        # not in the first request.
+        self.raw_predict(np.full((1, len(columns)), np.nan))
 
-    # -- the encoded array: columns in the booster's order, categories as its indices --------
-
-    def encode(self, X: np.ndarray) -> np.ndarray:
-        """Rows as the booster reads them (what its preprocessor would give)."""
-        out = np.asarray(X, dtype=np.float64)[:, self._source]
-        if self._n_categorical:
-            out[:, : self._n_categorical] = self._lookup(out[:, : self._n_categorical], self._to_index)
-        return out
+    # -- the bins: columns in the booster's order, each value as the bin the trees compare --
 
     def _stack_tables(self) -> None:
-        """One flat table for every categorical column (code -> booster index, and code -> bin
-        of the NumPy walk), so that a batch is encoded by one gather, not one per column."""
+        """One flat table for every categorical column (code -> bin: the booster's index of
+        the category, one past the last when missing or unknown), so that a batch's
+        categories are binned by one gather, not one per column."""
         sizes = [len(t.table) for t in self._code_tables]
         self._table_offset = np.cumsum([0, *sizes[:-1]]).astype(np.intp)
         self._max_code = np.array([size - 2 for size in sizes], dtype=np.float64)
-        self._to_index = np.concatenate([t.table for t in self._code_tables]) if sizes else np.zeros(0)
+        to_index = np.concatenate([t.table for t in self._code_tables]) if sizes else np.zeros(0)
         missing_bin = np.repeat(np.array(self._n_seen, dtype=np.float64), sizes)
-        self._to_bin = np.where(np.isnan(self._to_index), missing_bin, self._to_index).astype(np.intp)
+        self._to_bin = np.where(np.isnan(to_index), missing_bin, to_index).astype(np.intp)
 
     def _lookup(self, codes: np.ndarray, table: np.ndarray) -> np.ndarray:
         """``table`` (stacked per column) at each code: a code outside a column's table, a
@@ -167,7 +141,7 @@ class CompiledBoosting:
         """Each column as a bin: a category's booster index (missing or unknown: one past the
         last), a number's count of split thresholds below it (NaN: one past the count)."""
         ordered = np.asarray(X, dtype=np.float64)[:, self._source]
-        bins = np.empty(ordered.shape, dtype=np.intp)
+        bins = np.empty(ordered.shape, dtype=np.uint16)  # at most 257 bins a column
         c = self._n_categorical
         if c:
             bins[:, :c] = self._lookup(ordered[:, :c], self._to_bin)
@@ -179,7 +153,7 @@ class CompiledBoosting:
             bins[:, c:][missing] = np.broadcast_to(self._numeric_missing_bin, numbers.shape)[missing]
         return bins
 
-    # -- the NumPy walk: every tree at once, one level per step ---------------------------
+    # -- the trees, flattened for ml.tree_walk -----------------------------------------------
 
     def _compile_trees(self) -> None:
         n_features = len(self._source)
@@ -204,7 +178,7 @@ class CompiledBoosting:
         tables: list[np.ndarray] = [np.zeros(max(widths, default=1), dtype=np.uint8)]  # leaves: unused
         table_size = len(tables[0])
         roots = np.zeros(len(self._predictors), dtype=np.intp)
-        offset, max_depth = 0, 0
+        offset = 0
         for t, tree in enumerate(self._predictors):
             roots[t] = offset
             for i, node in enumerate(tree.nodes):
@@ -212,7 +186,6 @@ class CompiledBoosting:
                 value[g] = node["value"]
                 if node["is_leaf"]:
                     children[2 * g] = children[2 * g + 1] = g
-                    max_depth = max(max_depth, int(node["depth"]))
                     continue
                 f = int(node["feature_idx"])
                 feature[g] = f
@@ -236,63 +209,32 @@ class CompiledBoosting:
                 tables.append(go_left)
                 table_size += len(go_left)
             offset += len(tree.nodes)
-        self._feature, self._children, self._value = feature, children, value
-        self._table_start, self._go_left = table_start, np.concatenate(tables)
-        self._roots, self._depth = roots, max_depth
+        self._trees = (roots, feature, children, table_start, np.concatenate(tables), value)
         self._numeric_missing_bin = np.array(
             [len(t) + 1 for t in self._thresholds[self._n_categorical :]], dtype=np.intp
         )
         self._stack_tables()
 
-    def _raw_walk(self, X: np.ndarray) -> np.ndarray:
-        bins = self._bins(X)
-        n_rows, n_features = bins.shape
-        bins = bins.ravel()
-        row_start = (np.arange(n_rows, dtype=np.intp) * n_features)[:, None]
-        node = np.broadcast_to(self._roots, (n_rows, len(self._roots)))
-        for _ in range(self._depth):
-            b = bins[row_start + self._feature[node]]
-            go_left = self._go_left[self._table_start[node] + b]
-            node = self._children[2 * node + 1 - go_left]
-        leaves = self._value[node].reshape(n_rows, -1, self._n_classes_trees)
-        return self._baseline + leaves.sum(axis=1)
+    # -- scoring ---------------------------------------------------------------------------
 
-    # -- scikit-learn's predictors, rows split over threads -------------------------------
+    def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
+        return raw_scores(self._bins(X), self._trees, self._baseline)
 
-    def _raw_chunk(self, encoded: np.ndarray) -> np.ndarray:
-        """The trees on the booster's bins of the rows (uint8, as in training): a row is 39
-        bytes instead of 312, and the trees run about twice as fast as on the floats."""
-        binned = np.ascontiguousarray(self._bin_mapper.transform(encoded))
-        missing = self._bin_mapper.missing_values_bin_idx_
-        # The baseline first, then each tree in turn: scikit-learn's order of additions, so
-        # the sums are its own to the last bit.
-        raw = np.repeat(self._baseline, len(encoded), axis=0)
-        k = self._n_classes_trees
-        for i, tree in enumerate(self._predictors):
-            raw[:, i % k] += tree.predict_binned(binned, missing, 1)
-        return raw
-
-    def _raw_predictors(self, encoded: np.ndarray, threads: int) -> np.ndarray:
-        chunks = [encoded[s : s + CHUNK_ROWS] for s in range(0, len(encoded), CHUNK_ROWS)]
-        if threads <= 1 or len(chunks) == 1:
-            return np.concatenate([self._raw_chunk(c) for c in chunks])
+    def raw_predict(self, X: np.ndarray) -> np.ndarray:
+        """The booster's raw scores (one column per tree of an iteration); a large batch in
+        chunks over threads (the walk lets go of the GIL)."""
+        threads = threads_for_rows(len(X))
+        size = min(CHUNK_ROWS, -(-len(X) // threads))
+        if len(X) <= size:
+            return self._raw_chunk(X)
+        chunks = [X[s : s + size] for s in range(0, len(X), size)]
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="score") as pool:
             return np.concatenate(list(pool.map(self._raw_chunk, chunks)))
 
-    def raw_predict(self, X: np.ndarray, method: str | None = None) -> np.ndarray:
-        """The booster's raw scores (one column per tree of an iteration)."""
-        method = method or ("walk" if len(X) <= NUMPY_WALK_MAX_ROWS else "predictors")
-        if method == "walk":
-            if len(X) > WALK_IN_TURNS_MAX_ROWS:
-                return self._raw_walk(X)
-            with self._walk_lock:
-                return self._raw_walk(X)
-        return self._raw_predictors(self.encode(X), threads_for_rows(len(X)))
-
-    def predict_proba(self, X: np.ndarray, method: str | None = None) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:
             return np.zeros((0, len(self.classes_)))
-        raw = self.raw_predict(X, method)
+        raw = self.raw_predict(X)
         proba = self.booster._loss.predict_proba(raw if raw.shape[1] > 1 else raw[:, 0])
         return proba if self.calibration is None else self.calibration.transform(proba)
 

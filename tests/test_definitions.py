@@ -70,7 +70,7 @@ def test_importing_the_definitions_does_no_work_and_loading_them_needs_no_ml_sta
         "defs = orchestration.definitions.build_definitions(); "
         "defs.resolve_job_def('baac_pipeline'); defs.resolve_asset_graph(); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'sklearn', 'mlflow', 'matplotlib', 'scipy', 'pandas', 'pyarrow'}))"
+        "{'sklearn', 'mlflow', 'matplotlib', 'scipy', 'pandas', 'pyarrow', 'numba'}))"
     )
     completed = subprocess.run(
         [sys.executable, "-c", code], cwd=settings.PROJECT_ROOT, capture_output=True, text=True

@@ -19,7 +19,7 @@ import skops.io
 from threadpoolctl import threadpool_limits
 
 from api.model_store import ChampionStore
-from ml import array_model
+from ml import array_model, tree_walk
 from ml.array_model import CompiledBoosting, FrameModel, compile_model
 from ml.contracts import SeverityModelParams
 from ml.data import split_frame
@@ -83,8 +83,9 @@ def categoricals_by_value(X: np.ndarray, spec) -> pd.DataFrame:
 
 
 def assert_identical(actual: np.ndarray, expected: np.ndarray) -> None:
+    """To the last bit: the compiled walk adds the same leaves in scikit-learn's order."""
     assert actual.shape == expected.shape
-    assert np.allclose(actual, expected, rtol=0, atol=1e-12), np.abs(actual - expected).max()
+    assert np.array_equal(actual, expected), np.abs(actual - expected).max()
 
 
 def test_the_compiled_model_scores_as_the_pipeline_on_varied_inputs(trained, spec):
@@ -94,8 +95,6 @@ def test_the_compiled_model_scores_as_the_pipeline_on_varied_inputs(trained, spe
     compiled = compile_model(trained, spec.names)
     assert isinstance(compiled, CompiledBoosting)
     assert compiled.booster.n_iter_ > 5
-    for method in ("walk", "predictors"):
-        assert_identical(compiled.predict_proba(X, method), expected)
     assert_identical(compiled.predict_proba(X), expected)
     # One row at a time, as the API scores a single road user.
     for i in range(0, 300, 7):
@@ -119,60 +118,56 @@ def test_an_unseen_code_and_codes_outside_the_code_book_read_as_missing(trained,
 def test_large_batches_split_over_threads_give_the_same_answer(trained, spec, monkeypatch):
     X = varied_rows(spec, 3 * array_model.CHUNK_ROWS + 5, seed=3)
     compiled = compile_model(trained, spec.names)
-    one_thread = compiled.predict_proba(X, "predictors")
+    monkeypatch.setattr(array_model, "threads_for_rows", lambda rows: 1)
+    one_thread = compiled.predict_proba(X)
     monkeypatch.setattr(array_model, "threads_for_rows", lambda rows: 3)
-    assert_identical(compiled.predict_proba(X, "predictors"), one_thread)
+    assert_identical(compiled.predict_proba(X), one_thread)
     assert compiled.predict_proba(X[:0]).shape == (0, 4)
 
 
-def test_small_batches_from_many_threads_are_walked_one_at_a_time(trained, spec, monkeypatch):
-    """The API scores each request in a thread of its own; walks of one road user taken in
-    turns, never two at once (two at once pass the GIL to and fro on each of the walk's
-    NumPy calls), and each thread gets its own rows' answer."""
+def test_requests_scored_at_once_from_many_threads_each_get_their_own_answer(trained, spec):
+    """The API scores each request in a thread of its own: one road user or a few rows at a
+    time, many at once."""
     compiled = compile_model(trained, spec.names)
     X = varied_rows(spec, 64, seed=4)
-    expected = [compiled.predict_proba(X[i : i + 1]) for i in range(len(X))]
-    walking, most = [0], [0]
-    counter = threading.Lock()
-    walk = compiled._raw_walk
-
-    def counted_walk(rows):
-        with counter:
-            walking[0] += 1
-            most[0] = max(most[0], walking[0])
-        try:
-            time.sleep(0.001)  # a walk long enough for others to try to come in
-            return walk(rows)
-        finally:
-            with counter:
-                walking[0] -= 1
-
-    monkeypatch.setattr(compiled, "_raw_walk", counted_walk)
+    sizes = [1, 2, 5, 8]
+    batches = [X[i : i + sizes[i % 4]] for i in range(len(X) - 8)]
+    expected = [compiled.predict_proba(batch) for batch in batches]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda i: compiled.predict_proba(X[i : i + 1]), range(len(X))))
-    assert most[0] == 1
-    for answer, alone in zip(answers, expected, strict=True):
+        answers = list(pool.map(compiled.predict_proba, batches * 5))
+    for answer, alone in zip(answers, expected * 5, strict=True):
         assert_identical(answer, alone)
 
 
-def test_batches_of_more_than_a_few_rows_walk_at_once(trained, spec, monkeypatch):
-    """From WALK_IN_TURNS_MAX_ROWS + 1 rows, NumPy's gathers use both cores: two threads
-    walk at the same time (each waits in the walk for the other to come in)."""
+def test_the_walk_lets_other_threads_run(trained, spec):
+    """The trees are walked without the GIL: a Python thread keeps counting while a large
+    batch is scored on one thread (the API's event loop keeps answering /health)."""
     compiled = compile_model(trained, spec.names)
-    X = varied_rows(spec, array_model.WALK_IN_TURNS_MAX_ROWS + 1, seed=5)
-    expected = compiled.predict_proba(X)
-    both_inside = threading.Barrier(2, timeout=10)
-    walk = compiled._raw_walk
+    X = varied_rows(spec, 60_000, seed=7)
+    bins = compiled._bins(X)
+    baseline = np.repeat(compiled._baseline, len(X), axis=0)
+    tree_walk.add_trees(bins[:10], *compiled._trees, baseline[:10].copy())  # compiled before timing
+    counts, done = [], threading.Event()
 
-    def meeting_walk(rows):
-        both_inside.wait()  # BrokenBarrierError if the other thread cannot come in
-        return walk(rows)
+    def count() -> None:
+        n = 0
+        while not done.is_set():
+            n += 1
+            if n % 1_000 == 0:
+                counts.append(time.perf_counter())
 
-    monkeypatch.setattr(compiled, "_raw_walk", meeting_walk)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = list(pool.map(lambda _: compiled.predict_proba(X), range(2)))
-    for answer in answers:
-        assert_identical(answer, expected)
+    counter = threading.Thread(target=count)
+    counter.start()
+    start = time.perf_counter()
+    tree_walk.add_trees(bins, *compiled._trees, baseline)
+    end = time.perf_counter()
+    done.set()
+    counter.join()
+    during = [t for t in counts if start <= t <= end]
+    assert end - start > 0.02, "too short a walk to tell"
+    # With the GIL held throughout, the counter would be stopped for the whole walk.
+    longest_stop = max(np.diff([start, *during, end]))
+    assert longest_stop < (end - start) / 2, (longest_stop, end - start)
 
 
 @pytest.mark.parametrize("rows", [1, 40, 3 * array_model.CHUNK_ROWS + 5])
@@ -318,8 +313,7 @@ def test_a_calibrated_model_compiles_and_scores_as_the_scikit_learn_object(
     assert not np.allclose(expected, trained.predict_proba(pd.DataFrame(X, columns=spec.names)))
     compiled = compile_model(calibrated, spec.names)
     assert isinstance(compiled, CompiledBoosting)
-    for scoring in ("walk", "predictors"):
-        assert_identical(compiled.predict_proba(X, scoring), expected)
+    assert_identical(compiled.predict_proba(X), expected)
     assert_identical(compiled.predict_proba(X[:1]), expected[:1])  # one road user, as the API
     skops.io.dump(calibrated, tmp_path / "model.skops")
     loaded = skops.io.load(tmp_path / "model.skops", trusted=SKOPS_TRUSTED_TYPES)

@@ -1,0 +1,52 @@
+"""Walking a gradient-boosting model's trees in compiled code (Numba), all trees in one call.
+
+scikit-learn walks one tree per call: scoring a batch with the national champion (1,264
+trees) is 1,264 calls per chunk of rows, each with its own Python overhead and output
+array. Here one call walks every tree for every row of a chunk, with the GIL released, so
+that threads score chunks on every core.
+
+The trees arrive flattened (``ml.array_model.CompiledBoosting`` builds them): per node its
+feature, its two children (a leaf points to itself), the start of its row in ``go_left``
+(one byte per bin of its feature: 1 when a row in that bin goes left) and its value. Rows
+arrive as bins (``CompiledBoosting._bins``). The leaf values are added to the baseline
+tree after tree, in scikit-learn's order, so the sums are its own to the last bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True)
+def add_trees(bins, roots, feature, children, table_start, go_left, value, raw):
+    """``raw[r, t % k] += value of the leaf row r reaches in tree t``, for every row r and
+    tree t in order (k = ``raw.shape[1]``, the trees per iteration).
+
+    Tree by tree over all the rows given: a tree's nodes stay in the CPU cache while every
+    row walks it. With the national champion on one core, chunks of 8,192 rows walked 67,000
+    rows/s against 30,000-35,000 in blocks of 64 and 57,000 in blocks of 2,048 (bins as
+    uint16: 78 bytes a row)."""
+    n_rows = bins.shape[0]
+    per_iteration = raw.shape[1]
+    for t in range(roots.shape[0]):
+        k = t % per_iteration
+        root = roots[t]
+        for r in range(n_rows):
+            node = root
+            while True:
+                left = children[2 * node]
+                if left == node:  # a leaf
+                    break
+                if go_left[table_start[node] + bins[r, feature[node]]]:
+                    node = left
+                else:
+                    node = children[2 * node + 1]
+            raw[r, k] += value[node]
+
+
+def raw_scores(bins: np.ndarray, trees, baseline: np.ndarray) -> np.ndarray:
+    """The booster's raw scores of rows given as bins: ``baseline`` plus every tree's leaf."""
+    raw = np.repeat(np.asarray(baseline, dtype=np.float64).reshape(1, -1), len(bins), axis=0)
+    add_trees(np.ascontiguousarray(bins), *trees, raw)
+    return raw
