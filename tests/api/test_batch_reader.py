@@ -102,6 +102,22 @@ def test_a_full_batch_is_read_and_bodies_that_are_no_batch_are_left_to_the_model
     assert not is_batch and np.isnan(nothing_recorded).all()
 
 
+def test_one_bad_value_in_a_valid_batch_is_left_to_the_models():
+    """Each bad value alone, in each field, in the last row of a valid batch."""
+    users = road_users(SPEC, 3, seed=4)
+    for feature in SPEC.features:
+        bad = [-1, 0.5, 1e9, float(max(feature.codes) + 1)] if feature.is_categorical else []
+        if feature.is_categorical:
+            bad += [c for c in range(-1, max(feature.codes) + 2) if c not in feature.codes]
+        else:
+            bad += [feature.minimum - 1, feature.maximum + 1]
+            bad += [feature.minimum + 0.5] if feature.data_type == "integer" else []
+        for value in bad:
+            body = json.dumps([*users[:2], {**users[2], feature.name: value}]).encode()
+            assert READER.read(body) is None, (feature.name, value)
+            assert by_the_request_models(body) is None, (feature.name, value)
+
+
 def test_values_json_or_python_would_bend_are_left_to_the_models():
     """true for the code 1, "3" for 3, 2.5 for a whole number: each a 422 of the models."""
     valid = road_users(SPEC, 1, seed=2)[0]
