@@ -377,7 +377,8 @@ def main() -> None:
         table += "\n\n" + targets(largest)
     if not args.skip_http:
         load = subprocess.run(
-            [sys.executable, "-m", "tests.benchmarks.api_load", "--tracking-uri", largest["tracking_uri"]],
+            [sys.executable, "-m", "tests.benchmarks.api_load", "--tracking-uri", largest["tracking_uri"]]
+            + ["--warehouse", str(run_root(max(reports), suffix) / "warehouse.duckdb")],
             check=True,
             capture_output=True,
             text=True,
