@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from tests.benchmarks.measure import RssSampler, _children, tree_rss_bytes
+from tests.benchmarks.measure import RssSampler, _children, tree_memory, tree_rss_bytes
 
 HOLD_200_MB = "import time; b = bytearray(200 << 20); time.sleep(3)"
 
@@ -31,7 +31,10 @@ def test_the_sampler_counts_a_childs_memory():
     with RssSampler(interval=0.01) as sampler:
         child = subprocess.Popen([sys.executable, "-c", HOLD_200_MB])
         time.sleep(1.5)
-        with_child = sampler.samples[-1][1]
+        _, with_child, anonymous_with_child = sampler.samples[-1]
         child.kill()
         child.wait()
     assert with_child - tree_rss_bytes(sampler.pid) > 200 << 20
+    # The child's bytearray is heap, not a file's pages: it counts as anonymous memory.
+    assert anonymous_with_child - tree_memory(sampler.pid)[1] > 200 << 20
+    assert sampler.peak_anonymous >= anonymous_with_child and sampler.peak >= with_child

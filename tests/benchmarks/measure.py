@@ -12,14 +12,18 @@ import time
 from pathlib import Path
 
 
-def _rss_bytes(pid: int) -> int:
+def _rss_bytes(pid: int) -> tuple[int, int]:
+    """``(resident, anonymous)`` bytes of ``pid``: VmRSS, and RssAnon, the part that is not
+    a file's pages (mapped libraries and files, which the kernel can drop and read again)."""
+    fields = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "RssAnon"):
+                fields[name] = int(value.split()[0]) * 1024
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
-    return 0
+    return fields.get("VmRSS", 0), fields.get("RssAnon", 0)
 
 
 def _children(pid: int) -> list[int]:
@@ -41,27 +45,34 @@ def _children(pid: int) -> list[int]:
 
 def tree_rss_bytes(pid: int) -> int:
     """RSS of ``pid`` and all its descendants."""
-    total, stack = 0, [pid]
+    return tree_memory(pid)[0]
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    """``(resident, anonymous)`` bytes of ``pid`` and all its descendants."""
+    resident, anonymous, stack = 0, 0, [pid]
     while stack:
         current = stack.pop()
-        total += _rss_bytes(current)
+        rss, anon = _rss_bytes(current)
+        resident, anonymous = resident + rss, anonymous + anon
         stack += _children(current)
-    return total
+    return resident, anonymous
 
 
 class RssSampler:
-    """Samples the process tree's RSS every ``interval`` seconds until stopped."""
+    """Samples the process tree's RSS, and its anonymous part, every ``interval`` seconds
+    until stopped (a peak of file pages is not one of the heap: the two tell them apart)."""
 
     def __init__(self, interval: float = 0.05, pid: int | None = None):
         self.interval = interval
         self.pid = pid or os.getpid()
-        self.samples: list[tuple[float, int]] = []  # (wall-clock time, bytes)
+        self.samples: list[tuple[float, int, int]] = []  # (wall-clock time, RSS, anonymous)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), tree_rss_bytes(self.pid)))
+            self.samples.append((time.time(), *tree_memory(self.pid)))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
@@ -73,9 +84,15 @@ class RssSampler:
         self._thread.join()
 
     def peak_between(self, start: float, end: float) -> int:
-        inside = [rss for moment, rss in self.samples if start <= moment <= end]
-        return max(inside, default=0)
+        return max((rss for moment, rss, _ in self.samples if start <= moment <= end), default=0)
+
+    def peak_anonymous_between(self, start: float, end: float) -> int:
+        return max((anon for moment, _, anon in self.samples if start <= moment <= end), default=0)
 
     @property
     def peak(self) -> int:
-        return max((rss for _, rss in self.samples), default=0)
+        return max((rss for _, rss, _ in self.samples), default=0)
+
+    @property
+    def peak_anonymous(self) -> int:
+        return max((anon for _, _, anon in self.samples), default=0)

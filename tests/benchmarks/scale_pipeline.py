@@ -176,6 +176,8 @@ def run_one(folder: Path, out: Path, root: Path) -> None:
             steps[event.step_key] = {
                 "seconds": entry.timestamp - begun[event.step_key],
                 "peak_rss_gb": sampler.peak_between(begun[event.step_key], entry.timestamp) / GiB,
+                "peak_anonymous_gb": sampler.peak_anonymous_between(begun[event.step_key], entry.timestamp)
+                / GiB,
             }
     warehouse = root / "warehouse.duckdb"
     for step, rows in step_rows(result, warehouse).items():
@@ -185,6 +187,7 @@ def run_one(folder: Path, out: Path, root: Path) -> None:
         "data": str(folder),
         "total_seconds": total,
         "peak_rss_gb": sampler.peak / GiB,
+        "peak_anonymous_gb": sampler.peak_anonymous / GiB,
         "steps": steps,
         "warehouse_mb": warehouse.stat().st_size / 1e6,
         "mlflow_artifacts_mb": sum(p.stat().st_size for p in artifacts.rglob("*") if p.is_file()) / 1e6,
@@ -213,8 +216,14 @@ def grouped(report: dict) -> dict[str, dict]:
             "seconds": sum(m["seconds"] for m in members),
             "rows": max((m.get("rows", 0) for m in members), default=0),
             "peak_rss_gb": max((m["peak_rss_gb"] for m in members), default=0.0),
+            # Reports written before the anonymous part was sampled have none (-1: shown as -).
+            "peak_anonymous_gb": max((m.get("peak_anonymous_gb", -1.0) for m in members), default=-1.0),
         }
     return groups
+
+
+def _gb(value: float) -> str:
+    return "-" if value < 0 else f"{value:.2f}"
 
 
 def markdown(reports: dict[float, dict]) -> str:
@@ -223,16 +232,17 @@ def markdown(reports: dict[float, dict]) -> str:
         lines.append(
             f"**Scale {scale:g}** ({report['steps'].get('raw__users', {}).get('rows', 0):,} road users):\n"
         )
-        lines.append("| step | time (s) | rows | rows/s | peak RSS (GB) |")
-        lines.append("|---|---|---|---|---|")
+        lines.append("| step | time (s) | rows | rows/s | peak RSS (GB) | peak anonymous (GB) |")
+        lines.append("|---|---|---|---|---|---|")
         for name, group in grouped(report).items():
             rate = group["rows"] / group["seconds"] if group["seconds"] else 0
             lines.append(
                 f"| {name} | {group['seconds']:.1f} | {group['rows']:,} | {rate:,.0f} "
-                f"| {group['peak_rss_gb']:.2f} |"
+                f"| {group['peak_rss_gb']:.2f} | {_gb(group['peak_anonymous_gb'])} |"
             )
         lines.append(
-            f"| **whole run** | **{report['total_seconds']:.1f}** | | | **{report['peak_rss_gb']:.2f}** |\n"
+            f"| **whole run** | **{report['total_seconds']:.1f}** | | | **{report['peak_rss_gb']:.2f}** "
+            f"| **{_gb(report.get('peak_anonymous_gb', -1.0))}** |\n"
         )
         scoring = report["scoring"]
         lines.append(
