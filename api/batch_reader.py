@@ -5,7 +5,8 @@ one of the code book's): validating a 10,000-row batch with them took about 100 
 building the array from 10,000 model objects 20 ms more, out of a 0.3 s budget. Most
 bodies are valid, so ``RoadUserReader`` reads them with pydantic-core alone (each field a
 strict, finite number or null; every field present and no other), then checks the codes,
-whole numbers and ranges on the array, one NumPy comparison per column. A body it does not
+whole numbers and ranges on the array's columns at once. The JSON is parsed in one call
+(about 30 ms of the GIL for a 10,000-row body; the validation goes in slices). A body it does not
 accept goes through the request models, which say what is wrong: the 422s are theirs.
 ``tests/api/test_batch_reader.py`` checks that it accepts nothing they refuse and reads
 what it accepts as they do.
@@ -55,6 +56,8 @@ class RoadUserReader:
         self._low = np.array([f.minimum for f in numeric], dtype=np.float64)
         self._high = np.array([f.maximum for f in numeric], dtype=np.float64)
         self._whole_number = np.array([f.data_type == "integer" for f in numeric])
+        #: Columns the request models read as Python ints (codes, whole numbers).
+        self._as_int = np.array([f.is_categorical or f.data_type == "integer" for f in features])
 
     def read(self, body: bytes) -> tuple[np.ndarray, bool] | None:
         try:
@@ -96,4 +99,7 @@ class RoadUserReader:
             whole = (np.trunc(numbers) == numbers) | ~self._whole_number
         if not ((in_range & whole) | np.isnan(numbers)).all():
             raise ValueError("a number out of range or not whole")
+        # The models make -0.0 the int 0 where they read ints: +0.0 here too (x + 0.0 is
+        # x for any other value), so that the array (and the prediction log) is theirs.
+        X[:, self._as_int] += 0.0
         return X

@@ -18,7 +18,18 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True, cache=True)
+def _compiled(function):
+    """Compiled without the GIL, and cached beside this module (or in ``NUMBA_CACHE_DIR``)
+    so that a new process loads it instead of compiling it again; where no cache location
+    is writable, Numba refuses caching at import: then compiled in each process (about a
+    second, at the champion's load)."""
+    try:
+        return njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(nogil=True)(function)
+
+
+@_compiled
 def add_trees(bins, roots, feature, children, table_start, go_left, value, raw):
     """``raw[r, t % k] += value of the leaf row r reaches in tree t``, for every row r and
     tree t in order (k = ``raw.shape[1]``, the trees per iteration).

@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -196,6 +197,8 @@ def predict_router(spec: FeatureSpec, RoadUser) -> APIRouter:
                 content={"detail": EXPLAIN_TOO_MANY.format(rows=len(inputs), limit=explain_max_batch)},
             )
         scores = predict_severity(model.scorer, inputs, spec)
+        if not np.isfinite(scores.probabilities).all():  # never logged nor sent (JSON has no NaN)
+            raise RuntimeError(f"Champion version {model.version} gave a probability that is not a number")
         log_predictions(prediction_log, metrics, spec, inputs, scores, model)  # logged before answered
         predictions = prediction_dicts(scores, spec)
         if top is not None:

@@ -106,3 +106,28 @@ def test_every_prediction_is_logged(client, typical, tmp_path, champion):
     assert log["p_killed"].tolist() == pytest.approx(
         [p["probabilities"]["killed"] for p in answer["predictions"]]
     )
+
+
+def test_a_probability_that_is_not_a_number_is_neither_logged_nor_sent(settings, typical):
+    """JSON has no NaN: a champion that gave one would be a 500, not an answer."""
+    from dataclasses import replace
+
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from api.deps import get_champion
+    from api.main import create_app
+
+    class NotANumber:
+        classes_ = np.array([1, 2, 3, 4])
+
+        def predict_proba(self, X):
+            return np.full((len(X), 4), np.nan)
+
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        broken = replace(client.app.state.store.model, scorer=NotANumber())
+        app.dependency_overrides[get_champion] = lambda: broken
+        assert client.post("/predict", json=typical).status_code == 500
+        assert client.post("/predict", json=[typical, typical]).status_code == 500
+    assert read_prediction_log(settings.prediction_log_dir).empty

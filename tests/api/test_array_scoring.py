@@ -119,9 +119,12 @@ def test_large_batches_split_over_threads_give_the_same_answer(trained, spec, mo
     X = varied_rows(spec, 3 * array_model.CHUNK_ROWS + 5, seed=3)
     compiled = compile_model(trained, spec.names)
     monkeypatch.setattr(array_model, "threads_for_rows", lambda rows: 1)
-    one_thread = compiled.predict_proba(X)
+    monkeypatch.setattr(array_model, "CHUNK_ROWS", len(X))
+    one_call = compiled.predict_proba(X)  # every row in one walk, on one thread
+    monkeypatch.setattr(array_model, "CHUNK_ROWS", 2_048)
+    assert_identical(compiled.predict_proba(X), one_call)  # in chunks, one after the other
     monkeypatch.setattr(array_model, "threads_for_rows", lambda rows: 3)
-    assert_identical(compiled.predict_proba(X), one_thread)
+    assert_identical(compiled.predict_proba(X), one_call)  # in chunks on three threads
     assert compiled.predict_proba(X[:0]).shape == (0, 4)
 
 
