@@ -99,8 +99,8 @@ class CompiledBoosting:
         #: How many categories the booster knows per categorical column (its indices 0..n-1).
         self._n_seen = [int(np.sum(~pd.isna(seen))) for seen in booster_categories]
         # A category the encoder knows but the binning never saw (it bins a subsample of large
-        # training sets) is missing to the trees: make it NaN here already, so that the raw
-        # and the binned predictions agree on it.
+        # training sets) is missing to the trees: make it NaN here already, so that the
+        # compiled trees and the pipeline agree on it.
         for j, table in enumerate(self._code_tables):
             known = np.asarray(booster._bin_mapper.bin_thresholds_[j], dtype=np.float64)
             table.table[~np.isin(table.table, known)] = np.nan
