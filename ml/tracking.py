@@ -218,11 +218,9 @@ def log_evaluation(
     result: Evaluation,
     importance: pd.DataFrame,
     spec: FeatureSpec,
-    cross_validation: CrossValidation | None = None,
 ) -> EvaluationReport:
     """Log the test metrics of every model with their bootstrap intervals, per-class scores,
-    the confusion matrix, the permutation importance, the calibration and the grouped
-    cross-validation (when run) to the training run."""
+    the confusion matrix, the permutation importance and the calibration to the training run."""
     classes = sorted(spec.classes)
     labels = [spec.classes[c] for c in classes]
     with mlflow.start_run(run_id=record.run_id):
@@ -241,9 +239,6 @@ def log_evaluation(
             mlflow.log_text(
                 interval_table(result).to_csv(index=False), "evaluation/test_metric_intervals.csv"
             )
-        if cross_validation is not None:
-            mlflow.log_metrics(cross_validation.summary())
-            mlflow.log_text(cross_validation.table().to_csv(index=False), "evaluation/cross_validation.csv")
         for code, values in result.per_class.items():
             mlflow.log_metrics(
                 {f"test_{spec.classes[code].replace(' ', '_')}_{k}": v for k, v in values.items()}
@@ -334,6 +329,13 @@ def log_feature_set_gain(record: TrainingRecord, gains: dict) -> None:
                 for end, value in (("", gain.gain), ("_ci_low", gain.low), ("_ci_high", gain.high))
             }
         )
+
+
+def log_cross_validation(record: TrainingRecord, cross_validation: CrossValidation) -> None:
+    """Log the grouped cross-validation's mean and std per metric, and its folds, to the run."""
+    with mlflow.start_run(run_id=record.run_id):
+        mlflow.log_metrics(cross_validation.summary())
+        mlflow.log_text(cross_validation.table().to_csv(index=False), "evaluation/cross_validation.csv")
 
 
 def source_tags() -> dict[str, str]:

@@ -6,7 +6,7 @@ The raw assets are loaded by the landing sensor (orchestration/sensors.py). Afte
   ``dbt build`` per delivery, however many year partitions it loaded. (Dagster's ``eager``
   would wait forever on the raw years never delivered, and on raw.rejected_rows, which no
   asset materializes.)
-- the ML chain (challenger, its evaluation, the champion decision) is ``eager``: it runs
+- the ML chain (challenger, its evaluation, the champion decision, its robustness) is ``eager``: it runs
   after the dbt marts it reads, in the same run when requested on the same tick.
 The automation condition sensor that evaluates them is on by default; ``make dev`` runs the
 daemon that ticks it.

@@ -11,7 +11,12 @@ from functools import cache
 import dagster as dg
 
 from orchestration.assets.dbt import build_dbt_assets, dbt_cli
-from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
+from orchestration.assets.ml import (
+    champion_model,
+    severity_model,
+    severity_model_evaluation,
+    severity_model_robustness,
+)
 from orchestration.assets.monitoring import monitoring_job, monitoring_schedule, prediction_log
 from orchestration.assets.raw import raw_assets, rejected_rows
 from orchestration.automation import automation_sensor, with_ml_automation
@@ -34,7 +39,9 @@ def build_definitions() -> dg.Definitions:
             *raw_assets,
             rejected_rows,
             build_dbt_assets(),
-            *with_ml_automation([severity_model, severity_model_evaluation, champion_model]),
+            *with_ml_automation(
+                [severity_model, severity_model_evaluation, champion_model, severity_model_robustness]
+            ),
             prediction_log,
         ],
         jobs=[raw_job, pipeline_job, monitoring_job],

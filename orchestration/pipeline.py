@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         failure_summary,
         print_check_summary,
         print_model_summary,
-        print_out_of_time_summary,
+        print_robustness_summary,
         print_run_summary,
     )
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print_run_summary(result)
     print_check_summary(result)
     print_model_summary(result)
-    print_out_of_time_summary(result)
+    print_robustness_summary(result)
     return 0
 
 

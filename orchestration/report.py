@@ -89,7 +89,7 @@ def print_check_summary(result: dg.ExecuteInProcessResult) -> None:
 
 def print_model_summary(result: dg.ExecuteInProcessResult) -> None:
     """The trained model against both baselines on the test split (each figure with its 95%
-    interval over test accidents), the grouped cross-validation, and the promotion."""
+    interval over test accidents), and the promotion."""
     metadata = materialization_metadata(result)
     evaluation = metadata.get("severity_model_evaluation")
     if evaluation:
@@ -99,15 +99,6 @@ def print_model_summary(result: dg.ExecuteInProcessResult) -> None:
             print(
                 "Calibration (expected calibration error on test): top label "
                 f"{evaluation['test_top_label_ece']:.4f}, severe vs not {evaluation['test_severe_ece']:.4f}"
-            )
-        if "cv_macro_f1_mean" in evaluation:
-            cv = {name: evaluation[f"cv_{name}_mean"] for name in ("macro_f1", "severe_roc_auc")}
-            std = {name: evaluation[f"cv_{name}_std"] for name in ("macro_f1", "severe_roc_auc")}
-            print(
-                f"Grouped {evaluation['cv_folds']}-fold cross-validation by accident on train + validation "
-                f"({evaluation['cv_rows']:,} road users, {evaluation['cv_seconds']} s), mean +/- std: "
-                f"macro-F1 {cv['macro_f1']:.4f} +/- {std['macro_f1']:.4f}, "
-                f"severe ROC-AUC {cv['severe_roc_auc']:.4f} +/- {std['severe_roc_auc']:.4f}"
             )
         gains = feature_set_gain_lines(evaluation)
         if gains:
@@ -136,21 +127,41 @@ def feature_set_gain_lines(evaluation: dict) -> list[str]:
     return lines
 
 
-def out_of_time_lines(evaluation: dict) -> list[str]:
-    """The challenger's out-of-time figures (ml/out_of_time.py), from the evaluation asset's
-    metadata: the "next period" estimate, beside the test split that promotion uses."""
-    if "oot_cut" not in evaluation:
+def cross_validation_lines(robustness: dict) -> list[str]:
+    """The grouped cross-validation's mean and spread, from the robustness asset's metadata."""
+    if "cv_macro_f1_mean" not in robustness:
         return []
-    lines = [f"Out-of-time ({evaluation['oot_cut']}):"]
-    if "oot_macro_f1" in evaluation:
-        macro_f1, severe_auc = evaluation["oot_macro_f1"], evaluation["oot_severe_roc_auc"]
+    cv = {name: robustness[f"cv_{name}_mean"] for name in ("macro_f1", "severe_roc_auc")}
+    std = {name: robustness[f"cv_{name}_std"] for name in ("macro_f1", "severe_roc_auc")}
+    # A reused champion's figures are read back from its run, without the folds and rows.
+    folds = f"{robustness['cv_folds']}-fold " if "cv_folds" in robustness else ""
+    size = ""
+    if "cv_rows" in robustness:
+        size = f" ({robustness['cv_rows']:,} road users, {robustness['cv_seconds']} s)"
+    return [
+        f"Grouped {folds}cross-validation by accident on train + validation{size}, mean +/- std: "
+        f"macro-F1 {cv['macro_f1']:.4f} +/- {std['macro_f1']:.4f}, "
+        f"severe ROC-AUC {cv['severe_roc_auc']:.4f} +/- {std['severe_roc_auc']:.4f}"
+    ]
+
+
+def out_of_time_lines(robustness: dict) -> list[str]:
+    """The challenger's out-of-time figures (ml/out_of_time.py), from the robustness asset's
+    metadata: the "next period" estimate, beside the test split that promotion uses."""
+    if "oot_cut" not in robustness:
+        return []
+    lines = [f"Out-of-time ({robustness['oot_cut']}):"]
+    if "oot_macro_f1" in robustness:
+        macro_f1, severe_auc = robustness["oot_macro_f1"], robustness["oot_severe_roc_auc"]
         lines.append(
             f"  macro-F1 {macro_f1:.4f}, severe ROC-AUC {severe_auc:.4f} (promotion uses the test split)"
         )
     return lines
 
 
-def print_out_of_time_summary(result: dg.ExecuteInProcessResult) -> None:
-    lines = out_of_time_lines(materialization_metadata(result).get("severity_model_evaluation") or {})
+def print_robustness_summary(result: dg.ExecuteInProcessResult) -> None:
+    """How far the challenger's figures hold beyond the test split: cross-validation, out of time."""
+    robustness = materialization_metadata(result).get("severity_model_robustness") or {}
+    lines = cross_validation_lines(robustness) + out_of_time_lines(robustness)
     if lines:
         print("\n" + "\n".join(lines))

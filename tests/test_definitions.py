@@ -21,7 +21,12 @@ def test_definitions_load_with_every_asset_job_and_resource():
     groups = {}
     for key in graph.get_all_asset_keys():
         groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
-    assert groups["ml"] == {"severity_model", "severity_model_evaluation", "champion_model"}
+    assert groups["ml"] == {
+        "severity_model",
+        "severity_model_evaluation",
+        "champion_model",
+        "severity_model_robustness",
+    }
     assert groups["codebook"] == {
         "codebook/baac_codes",
         "codebook/baac_columns",
@@ -138,4 +143,4 @@ def test_code_location_loads_as_dagster_dev_starts_it(tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.strip() == "38"
+    assert completed.stdout.strip() == "39"

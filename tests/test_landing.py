@@ -168,23 +168,22 @@ def test_a_delivery_reaches_a_champion_through_the_sensor_and_the_automation(
     assert completed(run)
     [selection] = result.automation_selections
     dbt_assets = defs.resolve_assets_def(dg.AssetKey(["marts", "ml_features"])).keys
-    assert set(dbt_assets) | {
-        dg.AssetKey(k) for k in ("severity_model", "severity_model_evaluation", "champion_model")
-    } == set(selection)
+    ml_assets = ("severity_model", "severity_model_evaluation", "champion_model", "severity_model_robustness")
+    assert set(dbt_assets) | {dg.AssetKey(k) for k in ml_assets} == set(selection)
     assert is_dbt_run(selection)
     dbt_steps = [e for e in run.all_events if e.is_step_start and "dbt" in e.step_key]
     assert len(dbt_steps) == 1
 
     metadata = materialization_metadata(run)
-    evaluation, champion = metadata["severity_model_evaluation"], metadata["champion_model"]
-    assert evaluation["oot_cut"] == "one year only: 2016 months 10-12 scored by a model trained on months 1-9"
-    assert 0 < evaluation["oot_macro_f1"] < 1 and 0.5 < evaluation["oot_severe_roc_auc"] <= 1
+    robustness, champion = metadata["severity_model_robustness"], metadata["champion_model"]
+    assert robustness["oot_cut"] == "one year only: 2016 months 10-12 scored by a model trained on months 1-9"
+    assert 0 < robustness["oot_macro_f1"] < 1 and 0.5 < robustness["oot_severe_roc_auc"] <= 1
     assert champion["challenger_version"] == "1" and champion["champion_version"] == "1"
     assert (champion["promoted"], champion["reason"]) == (True, "no champion yet")
     client = registry.configure_tracking(os.environ["MLFLOW_TRACKING_URI"])
     run_data = client.get_run(client.get_model_version(registry.REGISTERED_MODEL, "1").run_id).data
-    assert run_data.metrics["oot_macro_f1"] == pytest.approx(evaluation["oot_macro_f1"], abs=1e-4)
-    assert run_data.params["oot_cut"] == evaluation["oot_cut"]
+    assert run_data.metrics["oot_macro_f1"] == pytest.approx(robustness["oot_macro_f1"], abs=1e-4)
+    assert run_data.params["oot_cut"] == robustness["oot_cut"]
 
     # Unchanged: no run. Corrupted beside it: refused, the loaded data untouched.
     assert not driver.tick().runs

@@ -24,7 +24,12 @@ from ml.features import load_feature_spec
 from ml.models import CodebookTyper
 from ml.training import train_models, typical_road_user
 from orchestration import settings
-from orchestration.assets.ml import champion_model, severity_model, severity_model_evaluation
+from orchestration.assets.ml import (
+    champion_model,
+    severity_model,
+    severity_model_evaluation,
+    severity_model_robustness,
+)
 from orchestration.resources import MlflowResource, WarehouseResource
 from tests.conftest import query
 
@@ -459,9 +464,8 @@ def test_pipeline_registered_a_challenger_and_made_it_champion(pipeline_run):
     assert f"pip<={version('pip')}" in yaml.safe_load(Path(conda).read_text())["dependencies"]
 
 
-#: No cross-validation, no bootstrap intervals, importance on a few rows.
+#: No bootstrap intervals, importance on a few rows.
 LIGHT_EVALUATION = {
-    "cv_folds": 0,
     "bootstrap_resamples": 0,
     "importance_rows": 200,
     "importance_repeats": 1,
@@ -470,10 +474,19 @@ LIGHT_EVALUATION = {
 
 
 def materialize_ml(
-    pipeline_run, mlflow_dir, config: dict, expect_success: bool = True, selection=None, instance=None
+    pipeline_run,
+    mlflow_dir,
+    config: dict,
+    expect_success: bool = True,
+    selection=None,
+    instance=None,
+    robustness: dict | None = None,
 ):
+    """The ML chain on the pipeline's warehouse; ``robustness``: the robustness asset's
+    config, to materialize it too (cross-validation and out-of-time fit: left out otherwise)."""
+    extra = [] if robustness is None else [severity_model_robustness]
     result = dg.materialize(
-        [severity_model, severity_model_evaluation, champion_model],
+        [severity_model, severity_model_evaluation, champion_model, *extra],
         selection=selection,
         instance=instance,
         resources={
@@ -489,6 +502,7 @@ def materialize_ml(
             "ops": {
                 "severity_model": {"config": config},
                 "severity_model_evaluation": {"config": LIGHT_EVALUATION},
+                **({} if robustness is None else {"severity_model_robustness": {"config": robustness}}),
             }
         }
         if config is not None
@@ -587,6 +601,35 @@ def test_an_unchanged_training_makes_no_new_version(pipeline_run, tmp_path):
     ] == ["1"]
     forced = materialize_ml(pipeline_run, tmp_path, {**config, "force_retrain": True})
     assert forced.asset_materializations_for_node("severity_model")[0].metadata["version"].value == "2"
+
+
+def test_the_robustness_of_a_reused_champion_is_read_back_from_its_run(pipeline_run, tmp_path):
+    """The cross-validation and the out-of-time figures are logged to the challenger's run
+    by their own asset; when training reuses the champion they are read back, not recomputed."""
+    from orchestration.report import cross_validation_lines
+
+    def materialize_robustness():
+        result = materialize_ml(
+            pipeline_run, tmp_path, {"max_leaf_nodes_candidates": [15]}, robustness={"cv_folds": 3}
+        )
+        (materialization,) = result.asset_materializations_for_node("severity_model_robustness")
+        return {name: value.value for name, value in materialization.metadata.items()}
+
+    first, again = materialize_robustness(), materialize_robustness()
+    assert first["cv_folds"] == 3 and first["cv_rows"] == 4066
+    assert first["oot_cut"] == "one year only: 2016 months 10-12 scored by a model trained on months 1-9"
+    figures = [name for name in first if name.startswith(("cv_macro", "cv_severe", "oot_"))]
+    assert len(figures) == 8  # mean and std of two metrics, three out-of-time metrics and the cut
+    assert {name: again[name] for name in figures} == {name: first[name] for name in figures}
+    assert "cv_seconds" not in again  # read back, not run again
+    assert cross_validation_lines(again) == [
+        "Grouped cross-validation by accident on train + validation, mean +/- std: "
+        f"macro-F1 {first['cv_macro_f1_mean']:.4f} +/- {first['cv_macro_f1_std']:.4f}, "
+        f"severe ROC-AUC {first['cv_severe_roc_auc_mean']:.4f} +/- {first['cv_severe_roc_auc_std']:.4f}"
+    ]
+    assert cross_validation_lines(first)[0].startswith(
+        "Grouped 3-fold cross-validation by accident on train + validation (4,066 road users, "
+    )
 
 
 def test_what_a_crash_left_in_mlflow_is_cleaned(tmp_path):

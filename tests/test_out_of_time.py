@@ -107,12 +107,12 @@ def test_the_out_of_time_model_has_the_challengers_configuration_with_its_iterat
 def test_make_run_summary_states_the_cut_and_the_figures():
     from orchestration.report import out_of_time_lines
 
-    evaluation = {
+    robustness = {
         "oot_cut": "one year only: 2016 months 10-12 scored by a model trained on months 1-9",
         "oot_macro_f1": 0.41234,
         "oot_severe_roc_auc": 0.8,
     }
-    assert out_of_time_lines(evaluation) == [
+    assert out_of_time_lines(robustness) == [
         "Out-of-time (one year only: 2016 months 10-12 scored by a model trained on months 1-9):",
         "  macro-F1 0.4123, severe ROC-AUC 0.8000 (promotion uses the test split)",
     ]

@@ -71,6 +71,8 @@ def step_rows(result, warehouse: Path) -> dict[str, int]:
             rows[step] = values["rows_per_split"]["train"] + values["rows_per_split"]["validation"]
         elif "test_rows" in values:
             rows[step] = values["test_rows"]
+        elif "cv_rows" in values:  # the robustness asset: road users cross-validated
+            rows[step] = values["cv_rows"]
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         road_users = conn.execute("select count(*) from marts.fct_road_users").fetchone()[0]
     rows["baac_dbt_models"] = road_users
@@ -204,6 +206,8 @@ STEP_GROUPS = {
     "training": lambda step: step == "severity_model",
     "evaluation": lambda step: step == "severity_model_evaluation",
     "promotion": lambda step: step == "champion_model",
+    # Cross-validation and out-of-time fit; part of "evaluation" in reports before 2026-12-02e.
+    "robustness": lambda step: step == "severity_model_robustness",
 }
 
 
