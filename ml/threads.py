@@ -87,6 +87,30 @@ def fit_side_by_side(fit: Callable[[T], R], items: Sequence[T], n_rows: int) -> 
         return list(pool.map(on_one_thread, items))
 
 
+def predict_in_row_blocks(predict: Callable[[T], R], X, n_rows: int):
+    """``predict(X)`` with X's rows in as many contiguous blocks as ``threads_for_rows``
+    gives, each on a thread of its own with one OpenMP thread, concatenated in order. A
+    scikit-learn estimator predicts each row alone, so the result is the same in any number
+    of blocks (a forest's own ``n_jobs`` would add its trees in the order its threads
+    finish, which changes the last digits from run to run); its trees release the GIL."""
+    import numpy as np
+
+    threads = threads_for_rows(n_rows)
+    if threads == 1:
+        with openmp_threads(1):
+            return predict(X)
+    bounds = np.linspace(0, n_rows, threads + 1).astype(int)
+    rows = X.iloc if hasattr(X, "iloc") else X
+    blocks = [rows[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def on_one_thread(block):
+        with openmp_threads(1):
+            return predict(block)
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict") as pool:
+        return np.concatenate(list(pool.map(on_one_thread, blocks)))
+
+
 @contextmanager
 def beside(work: Callable[..., R], *args) -> Iterator[Future[R]]:
     """Run ``work(*args)`` on a thread of its own, on one OpenMP thread, while the caller's

@@ -134,8 +134,9 @@ def train_models(
     legacy = build_legacy_baseline(
         params.random_state, min(plan.legacy_max_samples, len(baseline_train))
     ).fit(baseline_train[columns], baseline_train["severity"])
-    # Fitted on every core, it predicts on one: a forest sums its trees' probabilities in the
-    # order its threads finish, so its metrics would differ in the last digits from run to run.
+    # Fitted on every core, it predicts with n_jobs=1: a forest sums its trees' probabilities in
+    # the order its threads finish, so its metrics would differ in the last digits from run to
+    # run. Scoring splits the rows over the cores instead (ml.scoring, ml.threads).
     legacy.set_params(n_jobs=1)
     majority = build_majority_baseline().fit(baseline_train[columns], baseline_train["severity"])
     return TrainedModels(
