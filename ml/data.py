@@ -25,11 +25,9 @@ def read_table(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
     return conn.execute(f"select * from {relation} order by {order}").df()
 
 
-def read_training_tables(
-    conn: duckdb.DuckDBPyConnection, spec: FeatureSpec
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ml_features and ml_baseline_features, inputs as floats (NULL -> NaN). Fails when
-    ml_features does not hold exactly the columns of the feature specification."""
+def read_features(conn: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> pd.DataFrame:
+    """ml_features, inputs as floats (NULL -> NaN). Fails when it does not hold exactly the
+    columns of the feature specification."""
     features = read_table(conn, ML_FEATURES)
     expected = [spec.key, spec.split, spec.target, *spec.names]
     if sorted(features.columns) != sorted(expected):
@@ -38,11 +36,16 @@ def read_training_tables(
             f"missing {sorted(set(expected) - set(features.columns))}, "
             f"unexpected {sorted(set(features.columns) - set(expected))}"
         )
+    return features.astype({name: "float64" for name in spec.names})
+
+
+def read_training_tables(
+    conn: duckdb.DuckDBPyConnection, spec: FeatureSpec
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ml_features (``read_features``) and ml_baseline_features, inputs as floats."""
+    features = read_features(conn, spec)
     baseline = read_table(conn, BASELINE_FEATURES)
-    return (
-        features.astype({name: "float64" for name in spec.names}),
-        baseline.astype({name: "float64" for name in baseline_columns(baseline)}),
-    )
+    return features, baseline.astype({name: "float64" for name in baseline_columns(baseline)})
 
 
 def split_frame(frame: pd.DataFrame, split: str) -> pd.DataFrame:

@@ -127,6 +127,14 @@ def read_training_tables(
         return data.read_training_tables(conn, spec)
 
 
+def read_features(warehouse: WarehouseResource, spec: FeatureSpec) -> "pd.DataFrame":
+    """ml_features alone, for the assets that do not score the baselines."""
+    from ml import data
+
+    with warehouse.get_connection(read_only=True) as conn:
+        return data.read_features(conn, spec)
+
+
 def run_link(client, run_id: str) -> dg.MetadataValue:
     """A link to the run in the MLflow UI."""
     experiment = client.get_run(run_id).info.experiment_id
@@ -339,7 +347,7 @@ def severity_model_robustness(
         context.log.info(f"Version {severity_model.version} reused: its figures are read back from its run")
         return dg.MaterializeResult(metadata=logged_robustness_metadata(client, severity_model.run_id))
     spec = feature_spec()
-    features, _ = read_training_tables(warehouse, spec)
+    features = read_features(warehouse, spec)
     model = mlflow.sklearn.load_model(severity_model.model_uris[MODEL])
     cross_validation = None
     # The out-of-time fit on one core beside the cross-validation (ml.threads.beside).
@@ -415,7 +423,7 @@ def champion_model(
     gain = None
     if champion_version not in (None, report.version) and report.beats_majority:
         spec = feature_spec()
-        features, _ = read_training_tables(warehouse, spec)
+        features = read_features(warehouse, spec)
         # Both on the same test accidents and the same bootstrap resamples (a paired bootstrap).
         gain = paired_gain_on_test(
             registry.load_version(report.version),
