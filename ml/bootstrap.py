@@ -133,13 +133,18 @@ class _Ranks:
         return counts, distinct
 
     @staticmethod
-    def _sums(weights: np.ndarray, counts: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        """(levels x resamples): the weight of the rows at each level; and (levels + 1 x
-        resamples): the weight up to the end of each level, after a leading 0."""
-        at_level = np.asarray(counts @ weights.T)
+    def _sums(weights: np.ndarray, counts: sparse.csr_matrix) -> np.ndarray:
+        """(levels x resamples): the weight of the rows at each level."""
+        return np.asarray(counts @ weights.T)
+
+    @staticmethod
+    def _up_to(at_level: np.ndarray) -> np.ndarray:
+        """(levels + 1 x resamples): the weight up to the end of each level, after a leading 0.
+        A cumulative sum along the levels costs as much as the sparse product before it
+        (about 20 ms for 160,000 levels of 25 resamples): only the sums a metric reads are made."""
         cumulative = np.zeros((at_level.shape[0] + 1, at_level.shape[1]), dtype=at_level.dtype)
         np.cumsum(at_level, axis=0, out=cumulative[1:])
-        return at_level, cumulative
+        return cumulative
 
     def at(self, weights: np.ndarray):
         """``_at(weights)``, remembered for the last structure and chunk of weights this
@@ -151,29 +156,29 @@ class _Ranks:
         return _remembered(_LAST_RANKS, (self, weights), lambda: self._at(weights))
 
     def _at(self, weights: np.ndarray):
-        """Per positive level: positives there, cumulative positives up to it, negatives
-        below it and tied with it; and the totals (P, N). Whole numbers of road users (each
-        accident's weight is a count), so float32 holds them exactly up to 2**24 rows, and
-        moves half the memory of float64 through the gathers and sums that dominate."""
+        """Per positive level: positives there, negatives below it and tied with it; and the
+        totals (P, N). Whole numbers of road users (each accident's weight is a count), so
+        float32 holds them exactly up to 2**24 rows, and moves half the memory of float64
+        through the gathers and sums that dominate; and so every sum is exact in any order."""
         whole = _whole_float32(weights)
         weights = whole if whole is not None and self.rows < 2**24 else weights.astype(np.float64)
-        positives, positives_up_to = self._sums(weights, self.positive_counts)
-        negatives, negatives_up_to = self._sums(weights, self.negative_counts)
+        positives = self._sums(weights, self.positive_counts)
+        negatives = self._sums(weights, self.negative_counts)
+        negatives_up_to = self._up_to(negatives)
         tied = np.zeros_like(positives)
         tied[self.tied] = negatives[self.below[self.tied]]
         return (
             positives,
-            positives_up_to[1:],
             negatives_up_to[self.below],
             tied,
-            positives_up_to[-1].astype(np.float64),
+            positives.sum(axis=0, dtype=np.float64),
             negatives_up_to[-1].astype(np.float64),
         )
 
     def roc_auc(self, weights: np.ndarray) -> np.ndarray:
         """Mann-Whitney: P(a positive scores above a negative), ties counting half
         (scikit-learn's ROC-AUC)."""
-        positives, _, below, tied, p, n = self.at(weights)
+        positives, below, tied, p, n = self.at(weights)
         pairs = np.einsum("ij,ij->j", positives, below + 0.5 * tied, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             return pairs / (p * n)
@@ -181,7 +186,8 @@ class _Ranks:
     def average_precision(self, weights: np.ndarray) -> np.ndarray:
         """Sum over the positives' scores of recall gained x precision at that threshold
         (scikit-learn's average precision)."""
-        positives, cumulative, below, _, p, n = self.at(weights)
+        positives, below, _, p, n = self.at(weights)
+        cumulative = self._up_to(positives)[1:]
         at_or_above_pos = (p - cumulative + positives).astype(np.float64)
         at_or_above_neg = (n - below).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
