@@ -90,8 +90,8 @@ def training_plan(config) -> TrainingPlan:
 
 
 class EvaluationConfig(dg.Config):
-    """On national data the bootstrap (about 25 s) and the scoring of the test split by the
-    four models (about 17 s) dominate the evaluation's time."""
+    """On national data the bootstrap (about 20-25 s) and the scoring of the test split by
+    the four models (about 15 s) dominate the evaluation's time."""
 
     # Validation rows sampled for permutation importance: 41 features x 5 repeats = 205 scorings,
     # and a national model (316 iterations, 1,264 trees) scores about 50,000 rows a second on 2 cores.
@@ -105,8 +105,8 @@ class EvaluationConfig(dg.Config):
 
 
 class RobustnessConfig(dg.Config):
-    """On national data the out-of-time fit (about 30 s on one core) and the cross-validation
-    (about 17 s on two, beside it) are the robustness asset's time."""
+    """On national data the out-of-time fit (about 50 s on one core) is the robustness
+    asset's time; the cross-validation (about 25 s) runs beside it and ends first."""
 
     # Folds of the grouped cross-validation on train + validation (0: none), on at most
     # cv_rows road users of whole accidents (as model selection caps its rows).
