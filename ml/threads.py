@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from functools import cache
 from typing import TypeVar
 
+import numpy as np
 from threadpoolctl import ThreadpoolController
 
 T, R = TypeVar("T"), TypeVar("R")
@@ -93,8 +94,6 @@ def predict_in_row_blocks(predict: Callable[[T], R], X, n_rows: int):
     scikit-learn estimator predicts each row alone, so the result is the same in any number
     of blocks (a forest's own ``n_jobs`` would add its trees in the order its threads
     finish, which changes the last digits from run to run); its trees release the GIL."""
-    import numpy as np
-
     threads = threads_for_rows(n_rows)
     if threads == 1:
         with openmp_threads(1):
