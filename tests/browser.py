@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from ml.defaults import PROJECT_ROOT
+from tests.servers import loopback_client
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -118,18 +119,19 @@ def serving(
     )
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            if log.poll() is not None:
-                output.seek(0)
-                raise RuntimeError(f"{command[0]} exited: {output.read()[-4000:]}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(command)} did not answer {url} within {timeout:.0f} s")
-            time.sleep(0.5)
+        with loopback_client(timeout=2) as client:
+            while True:
+                if log.poll() is not None:
+                    output.seek(0)
+                    raise RuntimeError(f"{command[0]} exited: {output.read()[-4000:]}")
+                try:
+                    if client.get(url).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(command)} did not answer {url} within {timeout:.0f} s")
+                time.sleep(0.5)
         yield url
     finally:
         os.killpg(log.pid, 15)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from api.prediction_log import read_prediction_log
-from tests.servers import uvicorn_server
+from tests.servers import loopback_client, uvicorn_server
 
 BATCH = 10_000
 
@@ -72,10 +72,8 @@ def test_health_answers_while_a_large_batch_is_scored(server, typical, tmp_path)
 def test_acknowledged_predictions_are_on_disk_when_the_process_dies(champion, typical, tmp_path):
     with uvicorn_server(champion.tracking_uri, tmp_path) as server:
         bodies = [{**typical, "age": age} for age in range(40)]
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(
-                pool.map(lambda b: httpx.post(f"{server.base_url}/predict", json=b, timeout=60), bodies)
-            )
+        with ThreadPoolExecutor(8) as pool, loopback_client(timeout=60) as client:
+            answers = list(pool.map(lambda b: client.post(f"{server.base_url}/predict", json=b), bodies))
         assert [a.status_code for a in answers] == [200] * len(bodies)
         server.process.send_signal(signal.SIGKILL)  # no shutdown, no flush: only what was fsynced
         server.process.wait(timeout=30)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from orchestration.mlflow_ui import server_environment
-from tests.servers import free_port, uvicorn_server
+from tests.servers import free_port, loopback_client, uvicorn_server
 
 pytestmark = pytest.mark.attack
 
@@ -46,15 +46,16 @@ def mlflow_server(champion, tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "mlflow server exited"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("mlflow server did not answer within 120 s")
+        with loopback_client(timeout=2) as client:
+            while time.monotonic() < deadline:
+                assert process.poll() is None, "mlflow server exited"
+                try:
+                    if client.get(f"{url}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.3)
+            else:
+                raise RuntimeError("mlflow server did not answer within 120 s")
         yield url, process
     finally:
         if process.poll() is None:

@@ -42,7 +42,7 @@ from ml.defaults import PROJECT_ROOT
 from ml.registry import CHAMPION, REGISTERED_MODEL
 from tests.api.conftest import champion, mlflow_globals_restored, spec  # noqa: F401 (fixtures)
 from tests.benchmarks.api_load import road_users
-from tests.servers import free_port
+from tests.servers import free_port, loopback_client
 
 # Every test here shares one server: under ``pytest -n`` they run on one test process.
 pytestmark = pytest.mark.xdist_group("api_workers")
@@ -50,6 +50,8 @@ pytestmark = pytest.mark.xdist_group("api_workers")
 WORKERS = 2
 REFRESH_SECONDS = 1.0
 CLOSE = {"connection": "close"}
+#: Every request on a new connection (CLOSE), so that either worker may take it.
+HTTP = loopback_client(headers=CLOSE, timeout=30)
 
 
 @dataclass
@@ -73,7 +75,7 @@ def answered_by(base_url: str, requests: int) -> collections.Counter:
     """(worker pid, model version) of ``requests`` GET /health, each on a new connection."""
     seen = collections.Counter()
     for _ in range(requests):
-        response = httpx.get(f"{base_url}/health", headers=CLOSE, timeout=10)
+        response = HTTP.get(f"{base_url}/health")
         assert response.status_code == 200, response.text
         seen[(response.headers["x-worker-pid"], response.json()["model_version"])] += 1
     return seen
@@ -134,7 +136,7 @@ def workers(champion, tmp_path_factory) -> Iterator[Workers]:  # noqa: F811
 
 def prometheus_samples(base_url: str) -> tuple[str, dict[str, list]]:
     """(worker pid that answered, the samples of each family) of one scrape of /metrics."""
-    response = httpx.get(f"{base_url}/metrics", headers=CLOSE, timeout=10)
+    response = HTTP.get(f"{base_url}/metrics")
     assert response.status_code == 200
     families = {f.name: f.samples for f in text_string_to_metric_families(response.text)}
     return response.headers["x-worker-pid"], families
@@ -164,7 +166,7 @@ def test_metrics_add_up_over_the_workers(workers, spec):  # noqa: F811
     users = iter(road_users(spec, 300, seed=3))
     pids = collections.Counter()
     while pids.total() < 40 or len(pids) < WORKERS:  # 40 at least, and both workers some
-        response = httpx.post(f"{workers.base_url}/predict", json=next(users), headers=CLOSE, timeout=30)
+        response = HTTP.post(f"{workers.base_url}/predict", json=next(users))
         assert response.status_code == 200, response.text
         pids[response.headers["x-worker-pid"]] += 1
     sent = pids.total()
@@ -287,7 +289,7 @@ def test_a_promotion_reaches_every_worker_within_the_refresh_period(workers, cha
     took = time.monotonic() - promoted
     print(f"both workers on version {new.version} {took:.1f} s after the promotion")
     # /model/reload reaches one worker, which says who it is.
-    response = httpx.post(f"{workers.base_url}/model/reload", headers=CLOSE, timeout=10)
+    response = HTTP.post(f"{workers.base_url}/model/reload")
     assert response.status_code in (202, 409), response.text
     assert response.headers["x-worker-pid"] in pids
 
