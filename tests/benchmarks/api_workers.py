@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         batch = Path(tmp) / "batch.json"
         batch.write_text(json.dumps(road_users(spec, 10_000, seed=2)))
         for workers in args.workers:
-            process, base_url = start_uvicorn(args.tracking_uri, Path(tmp) / f"log-{workers}", workers)
+            process, base_url, _ = start_uvicorn(args.tracking_uri, Path(tmp) / f"log-{workers}", workers)
             try:
                 wait_for_workers(base_url, workers)
                 load = os.getloadavg()[0]
