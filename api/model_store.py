@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import mlflow
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ml.array_model import ArrayModel, compile_model
+from ml.compiled_model import ArrayModel
 from ml.explain import reference_vector
 from ml.metrics import SCALAR_METRICS
 from ml.registry import (
@@ -28,6 +27,7 @@ from ml.registry import (
     REGISTERED_MODEL,
     TYPICAL_ROAD_USER_ARTIFACT,
     VersionRecord,
+    read_compiled_model,
     read_json_artifact,
     version_history,
 )
@@ -37,6 +37,8 @@ log = logging.getLogger("baac.api")
 
 @dataclass(frozen=True)
 class LoadedModel:
+    #: The scikit-learn object, for a version stored without its compiled trees (logged
+    #: before they were, or a model that does not compile); None when served from them.
     estimator: Any
     version: str
     run_id: str
@@ -46,8 +48,8 @@ class LoadedModel:
     classes: list[int] = field(default_factory=list)
     #: Typical value of each feature in its training data (the page's defaults).
     typical_road_user: dict[str, Any] = field(default_factory=dict)
-    #: The estimator compiled for float arrays of the features in specification order
-    #: (``ml.array_model``): what /predict scores with.
+    #: The model compiled for float arrays of the features in specification order
+    #: (``ml.compiled_model``): what /predict scores with.
     scorer: ArrayModel | None = None
     #: The reference road user explanations replace each feature with (``ml.explain``), as a
     #: row in the order of ``scorer``'s columns; None for a version trained before it was stored.
@@ -162,9 +164,10 @@ class ChampionStore:
 
     def _load(self, version: str) -> LoadedModel:
         model_version = self.client.get_model_version(REGISTERED_MODEL, version)
-        # The download URI is a plain artifact location: no global MLflow state involved.
-        source = self.client.get_model_version_download_uri(REGISTERED_MODEL, version)
-        estimator = mlflow.sklearn.load_model(source)
+        estimator = None
+        scorer = read_compiled_model(self.client, model_version.run_id, model_version.source, self.columns)
+        if scorer is None:  # no compiled trees stored with this version: compile it here
+            estimator, scorer = self._load_estimator(version)
         run = self.client.get_run(model_version.run_id)
         tags = run.data.tags
         return LoadedModel(
@@ -186,11 +189,23 @@ class ChampionStore:
                 for name in SCALAR_METRICS
                 if f"test_{name}" in run.data.metrics
             },
-            classes=[int(c) for c in estimator.classes_],
+            classes=[int(c) for c in scorer.classes_],
             typical_road_user=self._typical_road_user(model_version.run_id),
-            scorer=compile_model(estimator, self.columns),
+            scorer=scorer,
             reference=self._reference(model_version.run_id),
         )
+
+    def _load_estimator(self, version: str) -> tuple[Any, ArrayModel]:
+        """The version's scikit-learn object, and it compiled for this service's columns:
+        scikit-learn and skops are imported here only, for a version without compiled trees."""
+        import mlflow.sklearn
+
+        from ml.array_model import compile_model
+
+        # The download URI is a plain artifact location: no global MLflow state involved.
+        source = self.client.get_model_version_download_uri(REGISTERED_MODEL, version)
+        estimator = mlflow.sklearn.load_model(source)
+        return estimator, compile_model(estimator, self.columns)
 
     def _typical_road_user(self, run_id: str) -> dict[str, Any]:
         typical = read_json_artifact(self.client, run_id, TYPICAL_ROAD_USER_ARTIFACT)

@@ -9,9 +9,9 @@ pass: tens of milliseconds spent on typing, not on trees.
 
 ``compile_model`` reads those encodings once and keeps, per feature, a table from the value
 a request sends (a code as a float, a number, NaN for "not recorded") to a bin, and flattens
-every tree into arrays whose nodes send each bin left or right. Scoring is then one gather
-per column for the bins, and one compiled call that walks every tree (``ml.tree_walk``),
-the rows of a large batch split over threads (``ml.threads``).
+every tree into arrays whose nodes send each bin left or right: a ``CompiledTrees``
+(``ml.compiled_model``, which scores with them and needs no scikit-learn; the training run
+stores them for the API).
 
 It gives the probabilities of ``Pipeline.predict_proba`` on the same road users to the last
 bit (``tests/api/test_array_scoring.py``). Anything else (a baseline, a model of another
@@ -20,31 +20,14 @@ shape) is scored through its own ``predict_proba`` on a DataFrame.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
-
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from ml.calibration import CalibratedSeverityModel
+from ml.compiled_model import ArrayModel, CompiledTrees
 from ml.models import CodebookTyper
-from ml.threads import threads_for_rows
-from ml.tree_walk import raw_scores
-
-#: Most rows walked in one call (``ml.tree_walk.add_trees``): a large batch is binned and
-#: walked chunk by chunk, on every core, and never binned whole.
-CHUNK_ROWS = 8_192
-
-
-class ArrayModel(Protocol):
-    """What the API scores with: float64 rows (features in the given column order, NaN =
-    not recorded) in, class probabilities out (columns in ``classes_`` order)."""
-
-    classes_: np.ndarray
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
 
 class FrameModel:
@@ -62,11 +45,8 @@ class FrameModel:
         return self.estimator.predict_proba(pd.DataFrame(X, columns=self.columns))
 
 
-class CompiledBoosting:
+class CompiledBoosting(CompiledTrees):
     """``CodebookTyper`` + ``HistGradientBoostingClassifier`` as lookup tables and flat trees."""
-
-    #: It picks its threads itself (``ml.threads``): callers need not limit OpenMP.
-    manages_threads = True
 
     def __init__(self, pipeline: Pipeline, columns: list[str], calibration=None):
         #: A calibration map applied to the booster's probabilities (``ml.calibration``), or None.
@@ -86,6 +66,7 @@ class CompiledBoosting:
         )
         order = np.concatenate([np.flatnonzero(is_categorical), np.flatnonzero(~is_categorical)])
         names = [typer.columns[i] for i in order]
+        self.source_names = names
         self._source = np.array([columns.index(name) for name in names], dtype=np.intp)
         self._n_categorical = int(is_categorical.sum())
         # Per categorical column: the code (as the request sends it) -> the booster's index.
@@ -112,7 +93,7 @@ class CompiledBoosting:
         # not in the first request.
         self.raw_predict(np.full((1, len(columns)), np.nan))
 
-    # -- the bins: columns in the booster's order, each value as the bin the trees compare --
+    # -- the bins' tables (``CompiledTrees._bins`` reads them) ---------------------------------
 
     def _stack_tables(self) -> None:
         """One flat table for every categorical column (code -> bin: the booster's index of
@@ -124,29 +105,6 @@ class CompiledBoosting:
         to_index = np.concatenate([t.table for t in self._code_tables]) if sizes else np.zeros(0)
         missing_bin = np.repeat(np.array(self._n_seen, dtype=np.float64), sizes)
         self._to_bin = np.where(np.isnan(to_index), missing_bin, to_index).astype(np.intp)
-
-    def _lookup(self, codes: np.ndarray, table: np.ndarray) -> np.ndarray:
-        """``table`` (stacked per column) at each code: a code outside a column's table, a
-        fraction, a negative number or NaN take the column's last slot (not in the code book)."""
-        valid = (codes >= 0) & (codes <= self._max_code) & (np.trunc(codes) == codes)
-        slot = np.where(valid, codes, self._max_code + 1).astype(np.intp) + self._table_offset
-        return table[slot]
-
-    def _bins(self, X: np.ndarray) -> np.ndarray:
-        """Each column as a bin: a category's booster index (missing or unknown: one past the
-        last), a number's count of split thresholds below it (NaN: one past the count)."""
-        ordered = np.asarray(X, dtype=np.float64)[:, self._source]
-        bins = np.empty(ordered.shape, dtype=np.uint16)  # at most 257 bins a column
-        c = self._n_categorical
-        if c:
-            bins[:, :c] = self._lookup(ordered[:, :c], self._to_bin)
-        for j in range(c, ordered.shape[1]):
-            bins[:, j] = np.searchsorted(self._thresholds[j], ordered[:, j])  # NaN sorts last
-        numbers = ordered[:, c:]
-        missing = np.isnan(numbers)
-        if missing.any():
-            bins[:, c:][missing] = np.broadcast_to(self._numeric_missing_bin, numbers.shape)[missing]
-        return bins
 
     # -- the trees, flattened for ml.tree_walk -----------------------------------------------
 
@@ -216,29 +174,6 @@ class CompiledBoosting:
             [len(t) + 1 for t in self._thresholds[self._n_categorical :]], dtype=np.intp
         )
         self._stack_tables()
-
-    # -- scoring ---------------------------------------------------------------------------
-
-    def _raw_chunk(self, X: np.ndarray) -> np.ndarray:
-        return raw_scores(self._bins(X), self._trees, self._baseline)
-
-    def raw_predict(self, X: np.ndarray) -> np.ndarray:
-        """The booster's raw scores (one column per tree of an iteration); a large batch in
-        chunks over threads (the walk lets go of the GIL)."""
-        threads = threads_for_rows(len(X))
-        size = min(CHUNK_ROWS, -(-len(X) // threads))
-        if len(X) <= size:
-            return self._raw_chunk(X)
-        chunks = [X[s : s + size] for s in range(0, len(X), size)]
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="score") as pool:
-            return np.concatenate(list(pool.map(self._raw_chunk, chunks)))
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        if len(X) == 0:
-            return np.zeros((0, len(self.classes_)))
-        raw = self.raw_predict(X)
-        proba = self.booster._loss.predict_proba(raw if raw.shape[1] > 1 else raw[:, 0])
-        return proba if self.calibration is None else self.calibration.transform(proba)
 
 
 def compile_model(estimator, columns: list[str]) -> ArrayModel:

@@ -28,6 +28,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from ml.calibration_map import CalibrationMap, log_odds
 from ml.metrics import classification_metrics
 
 METHODS = ("sigmoid", "isotonic")
@@ -35,21 +36,10 @@ METHODS = ("sigmoid", "isotonic")
 CHOICES = ("auto", "none", *METHODS)
 #: Figures measured on cross-fitted validation for each candidate.
 MEASURED = ("macro_f1", "log_loss", "top_label_ece", "severe_ece")
-_CLIP = 1e-12
 
 
-def _log_odds(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _CLIP, 1 - _CLIP)
-    return np.log(p / (1 - p))
-
-
-class ProbabilityCalibration:
-    """A fitted calibration map of class probabilities (columns in the model's class order)."""
-
-    def __init__(self, method: str, slopes=None, intercepts=None, knots_x=None, knots_y=None):
-        self.method = method
-        self.slopes, self.intercepts = slopes, intercepts  # sigmoid: one per class
-        self.knots_x, self.knots_y = knots_x, knots_y  # isotonic: arrays per class
+class ProbabilityCalibration(CalibrationMap):
+    """A calibration map of class probabilities (``ml.calibration_map``), fitted here."""
 
     @classmethod
     def fit(cls, method: str, proba: np.ndarray, y_true, classes) -> ProbabilityCalibration:
@@ -62,7 +52,7 @@ class ProbabilityCalibration:
                     slopes.append(1.0)
                     intercepts.append(0.0)
                     continue
-                fitted = LogisticRegression(C=1e6).fit(_log_odds(proba[:, j])[:, None], outcome)
+                fitted = LogisticRegression(C=1e6).fit(log_odds(proba[:, j])[:, None], outcome)
                 slopes.append(float(fitted.coef_[0, 0]))
                 intercepts.append(float(fitted.intercept_[0]))
             return cls(method, slopes=np.array(slopes), intercepts=np.array(intercepts))
@@ -76,21 +66,6 @@ class ProbabilityCalibration:
                 knots_y.append(np.asarray(fitted.y_thresholds_, dtype=np.float64))
             return cls(method, knots_x=knots_x, knots_y=knots_y)
         raise ValueError(f"unknown calibration method {method!r}: expected one of {METHODS}")
-
-    def transform(self, proba: np.ndarray) -> np.ndarray:
-        proba = np.asarray(proba, dtype=np.float64)
-        if self.method == "sigmoid":
-            calibrated = 1 / (1 + np.exp(-(self.slopes * _log_odds(proba) + self.intercepts)))
-        else:  # isotonic: linear between knots, flat outside (IsotonicRegression's "clip")
-            calibrated = np.column_stack(
-                [
-                    np.interp(proba[:, j], x, y)
-                    for j, (x, y) in enumerate(zip(self.knots_x, self.knots_y, strict=True))
-                ]
-            )
-        total = calibrated.sum(axis=1, keepdims=True)
-        # Every class mapped to 0 (possible with isotonic): nothing is known, say so evenly.
-        return np.where(total > 0, calibrated / np.where(total > 0, total, 1), 1 / calibrated.shape[1])
 
 
 class CalibratedSeverityModel(ClassifierMixin, BaseEstimator):

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml.array_model import compile_model
 from ml.contracts import GLOBAL_IMPORTANCE_ROWS
 from ml.data import split_frame
 from ml.features import Feature, FeatureSpec
@@ -199,6 +198,8 @@ def global_importance(
     """Mean |contribution| (and mean signed contribution) of each feature over at most
     ``max_rows`` validation rows, in points of P(severe), largest first. ``model`` is scored
     compiled (``ml.array_model``), as the API scores it."""
+    from ml.array_model import compile_model  # training's: the API never loads scikit-learn
+
     validation = split_frame(features, "validation")
     if len(validation) > max_rows:
         validation = validation.sample(max_rows, random_state=random_state)

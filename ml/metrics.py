@@ -1,9 +1,12 @@
-"""Metrics of a severity model: pure functions of true classes and predicted probabilities."""
+"""Metrics of a severity model: pure functions of true classes and predicted probabilities.
+
+scikit-learn's metrics are imported in the functions that use them: the API imports this
+module for ``predicted_classes`` and ``severe_probability`` and never loads scikit-learn
+(``ml.compiled_model``)."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics
 
 from ml.baac import SEVERE_CLASSES
 
@@ -40,6 +43,8 @@ def severe_probability(proba: np.ndarray, classes: list[int]) -> np.ndarray:
 
 def classification_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dict[str, float]:
     """Every scalar metric we report, for probabilities ``proba`` (columns = ``classes``)."""
+    from sklearn import metrics
+
     y_true = np.asarray(y_true)
     y_pred = predicted_classes(proba, classes)
     is_severe = np.isin(y_true, SEVERE_CLASSES)
@@ -89,6 +94,8 @@ def top_label_ece(y_true, proba: np.ndarray, classes: list[int], bins: int = ECE
 
 def per_class_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dict[int, dict[str, float]]:
     """Precision, recall, F1 and support of each class."""
+    from sklearn import metrics
+
     precision, recall, f1, support = metrics.precision_recall_fscore_support(
         y_true, predicted_classes(proba, classes), labels=classes, zero_division=0
     )
@@ -100,6 +107,8 @@ def per_class_metrics(y_true, proba: np.ndarray, classes: list[int]) -> dict[int
 
 def confusion(y_true, proba: np.ndarray, classes: list[int]) -> np.ndarray:
     """Confusion matrix: rows are true classes, columns predicted, in ``classes`` order."""
+    from sklearn import metrics
+
     return metrics.confusion_matrix(y_true, predicted_classes(proba, classes), labels=classes)
 
 

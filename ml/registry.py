@@ -41,6 +41,9 @@ TYPICAL_ROAD_USER_ARTIFACT = "data/typical_road_user.json"
 #: Run artifact: the reference road user explanations replace each feature with
 #: (``ml.explain.reference_road_user``), stored with the model so the API explains with it.
 REFERENCE_ROAD_USER_ARTIFACT = "data/reference_road_user.json"
+#: Run artifact: the registered model compiled for arrays (``ml.compiled_model``), marked
+#: with the URI of the logged model it comes from; the API serves it without scikit-learn.
+COMPILED_MODEL_ARTIFACT = "serving/compiled_model.npz"
 #: Models are stored with skops, which loads only the types it is told to trust: ours, and
 #: the scikit-learn internals of the gradient boosting (reviewed: we write these files).
 SKOPS_TRUSTED_TYPES = [
@@ -144,6 +147,39 @@ def clean_debris(client: MlflowClient) -> list[str]:
                 f"version {model_version.version} was registered without its tags by a crash: deleted"
             )
     return notes
+
+
+def log_compiled_model(estimator, columns: list[str], model_uri: str) -> bool:
+    """Log ``estimator`` (logged at ``model_uri``) compiled for rows of ``columns`` as the
+    active run's ``COMPILED_MODEL_ARTIFACT``; False, nothing logged, for a model that does not
+    compile (``ml.array_model.compile_model`` scores it through a DataFrame)."""
+    from ml.array_model import compile_model
+    from ml.compiled_model import CompiledTrees
+
+    compiled = compile_model(estimator, columns)
+    if not isinstance(compiled, CompiledTrees):
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(COMPILED_MODEL_ARTIFACT).name
+        compiled.write(path, model_uri)
+        mlflow.log_artifact(str(path), str(Path(COMPILED_MODEL_ARTIFACT).parent))
+    return True
+
+
+def read_compiled_model(client: MlflowClient, run_id: str, model_uri: str, columns: list[str]):
+    """The run's compiled model (``ml.compiled_model.CompiledTrees``) for rows of ``columns``
+    when it was compiled from ``model_uri``; None when the run has none (logged before it
+    existed, or a model that does not compile), one of another model, or one in a file
+    layout this code does not read: the caller then compiles the model itself."""
+    from ml.compiled_model import CompiledTrees, UnknownFileFormat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, COMPILED_MODEL_ARTIFACT, tmp)
+            compiled, compiled_from = CompiledTrees.read(Path(path), columns)
+        except (MlflowException, OSError, UnknownFileFormat):
+            return None
+    return compiled if compiled_from == model_uri else None
 
 
 def log_json(data: dict, artifact_file: str) -> None:

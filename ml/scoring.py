@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml.array_model import CompiledBoosting, compile_model
 from ml.features import FeatureSpec
 from ml.metrics import predicted_classes, severe_probability
 from ml.threads import predict_in_row_blocks
@@ -28,6 +27,9 @@ def class_probabilities(estimator, X: pd.DataFrame | np.ndarray, classes: list[i
     probabilities to the last bit, which is what training's validation scores and
     evaluation read."""
     if isinstance(X, pd.DataFrame) and not getattr(estimator, "manages_threads", False):
+        # Imported here: the API scores with compiled models only and never loads scikit-learn.
+        from ml.array_model import CompiledBoosting, compile_model
+
         compiled = compile_model(estimator, list(X.columns))
         if isinstance(compiled, CompiledBoosting):
             proba = compiled.predict_proba(X.to_numpy(dtype=np.float64))

@@ -170,6 +170,8 @@ def log_training_run(
         example = model_input(split_frame(features, "train").head(5), spec)
         baseline_example = split_frame(baseline, "train")[baseline_columns(baseline)].head(5)
         uris = {MODEL: registry.log_sklearn_model(trained.model, MODEL, example).model_uri}
+        # Beside it, compiled: what the API serves (ml.compiled_model).
+        registry.log_compiled_model(trained.model, spec.names, uris[MODEL])
         previous = spec.previous_feature_set()
         if trained.previous_feature_set_model is not None and previous is not None:
             uris[PREVIOUS_FEATURE_SET] = registry.log_sklearn_model(

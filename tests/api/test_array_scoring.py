@@ -1,5 +1,6 @@
-"""The champion compiled for arrays (ml/array_model.py) scores exactly as the pipeline it
-comes from, on every kind of input, and models saved before it existed still load."""
+"""The champion compiled for arrays (ml/array_model.py, ml/compiled_model.py) scores exactly
+as the pipeline it comes from, on every kind of input, from its stored file too (the API
+serves it without scikit-learn), and models saved before it existed still load."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ import skops.io
 from threadpoolctl import threadpool_limits
 
 from api.model_store import ChampionStore
-from ml import array_model, tree_walk
+from ml import compiled_model, tree_walk
 from ml.array_model import CompiledBoosting, FrameModel, compile_model
+from ml.compiled_model import CompiledTrees
 from ml.contracts import SeverityModelParams
 from ml.data import split_frame
 from ml.defaults import PROJECT_ROOT
 from ml.models import build_severity_model, fit_severity_model
-from ml.registry import SKOPS_TRUSTED_TYPES
+from ml.registry import REGISTERED_MODEL, SKOPS_TRUSTED_TYPES, read_compiled_model
 from ml.threads import (
     SINGLE_THREAD_MAX_ROWS,
     SINGLE_THREAD_MAX_TRAINING_ROWS,
@@ -116,14 +118,14 @@ def test_an_unseen_code_and_codes_outside_the_code_book_read_as_missing(trained,
 
 
 def test_large_batches_split_over_threads_give_the_same_answer(trained, spec, monkeypatch):
-    X = varied_rows(spec, 3 * array_model.CHUNK_ROWS + 5, seed=3)
+    X = varied_rows(spec, 3 * compiled_model.CHUNK_ROWS + 5, seed=3)
     compiled = compile_model(trained, spec.names)
-    monkeypatch.setattr(array_model, "threads_for_rows", lambda rows: 1)
-    monkeypatch.setattr(array_model, "CHUNK_ROWS", len(X))
+    monkeypatch.setattr(compiled_model, "threads_for_rows", lambda rows: 1)
+    monkeypatch.setattr(compiled_model, "CHUNK_ROWS", len(X))
     one_call = compiled.predict_proba(X)  # every row in one walk, on one thread
-    monkeypatch.setattr(array_model, "CHUNK_ROWS", 2_048)
+    monkeypatch.setattr(compiled_model, "CHUNK_ROWS", 2_048)
     assert_identical(compiled.predict_proba(X), one_call)  # in chunks, one after the other
-    monkeypatch.setattr(array_model, "threads_for_rows", lambda rows: 3)
+    monkeypatch.setattr(compiled_model, "threads_for_rows", lambda rows: 3)
     assert_identical(compiled.predict_proba(X), one_call)  # in chunks on three threads
     assert compiled.predict_proba(X[:0]).shape == (0, 4)
 
@@ -173,7 +175,7 @@ def test_the_walk_lets_other_threads_run(trained, spec):
     assert longest_stop < (end - start) / 2, (longest_stop, end - start)
 
 
-@pytest.mark.parametrize("rows", [1, 40, 3 * array_model.CHUNK_ROWS + 5])
+@pytest.mark.parametrize("rows", [1, 40, 3 * compiled_model.CHUNK_ROWS + 5])
 def test_training_and_evaluation_score_frames_compiled_to_the_last_bit(trained, champion, spec, rows):
     """``class_probabilities`` on a DataFrame (validation, test) compiles a severity model
     first: its probabilities are the pipeline's exactly, not only to 1e-12, so every figure
@@ -199,17 +201,101 @@ def test_other_estimators_are_scored_through_a_frame(champion, spec):
     assert model.predict_proba(np.zeros((2, len(spec.names)))).tolist() == [[0.25, 0.25, 0.5]] * 2
 
 
-def test_the_registered_champion_is_compiled_at_load(champion, spec):
+def test_the_registered_champion_is_served_from_its_compiled_trees(champion, spec):
+    """The training run stores the champion compiled (``ml.compiled_model``): the API reads
+    those arrays, not the scikit-learn object, and scores as the pipeline to the last bit,
+    in whatever order its columns come."""
+    import mlflow.sklearn
+
     store = ChampionStore(champion.tracking_uri, spec.names)
     store.refresh()
-    assert isinstance(store.model.scorer, CompiledBoosting)
+    assert isinstance(store.model.scorer, CompiledTrees) and store.model.estimator is None
+    source = store.client.get_model_version_download_uri(REGISTERED_MODEL, store.model.version)
+    pipeline = mlflow.sklearn.load_model(source)
     X = varied_rows(spec, 500, seed=4)
+    expected = pipeline.predict_proba(pd.DataFrame(X, columns=spec.names))
+    assert_identical(store.model.scorer.predict_proba(X), expected)
+    assert_identical(store.model.scorer.predict_proba(X[:1]), expected[:1])
+    # Columns given in another order are put in the model's order, from the file or compiled here.
+    reordered = list(reversed(spec.names))
+    other = ChampionStore(champion.tracking_uri, reordered)
+    other.refresh()
+    assert_identical(other.model.scorer.predict_proba(X[:, ::-1]), expected)
+    assert_identical(compile_model(pipeline, reordered).predict_proba(X[:, ::-1]), expected)
+
+
+def test_compiled_trees_are_served_only_for_the_model_they_come_from(champion, spec):
+    from mlflow import MlflowClient
+
+    from ml.contracts import MODEL
+
+    client = MlflowClient(tracking_uri=champion.tracking_uri)
+    run_id, uri = champion.record.run_id, champion.record.model_uris[MODEL]
+    assert read_compiled_model(client, run_id, uri, spec.names) is not None
+    assert read_compiled_model(client, run_id, "models:/m-another-model", spec.names) is None
+    with pytest.raises(ValueError, match="features the rows do not have"):
+        read_compiled_model(client, run_id, uri, spec.names[1:])
+
+
+def test_a_version_stored_without_compiled_trees_is_compiled_at_load(champion_without_reference, spec):
+    """A version registered before the compiled trees were stored: the API loads the
+    scikit-learn object and compiles it, with the same probabilities."""
+    store = ChampionStore(champion_without_reference, spec.names)
+    store.refresh()
+    assert isinstance(store.model.scorer, CompiledBoosting) and store.model.estimator is not None
+    X = varied_rows(spec, 300, seed=9)
     expected = store.model.estimator.predict_proba(pd.DataFrame(X, columns=spec.names))
     assert_identical(store.model.scorer.predict_proba(X), expected)
-    # Columns given in another order are put in the model's order.
-    reordered = list(reversed(spec.names))
-    scorer = compile_model(store.model.estimator, reordered)
-    assert_identical(scorer.predict_proba(X[:, ::-1]), expected)
+
+
+SERVE_WITHOUT_SCIKIT_LEARN = """
+import sys
+import numpy as np
+import api.main  # the whole service, as uvicorn imports it
+from api.model_store import ChampionStore
+from ml.defaults import DBT_PROJECT_DIR
+from ml.features import load_feature_spec
+store = ChampionStore(sys.argv[1], load_feature_spec(DBT_PROJECT_DIR).names)
+store.refresh()
+np.save(sys.argv[3], store.model.scorer.predict_proba(np.load(sys.argv[2])))
+print(",".join(m for m in ("sklearn", "skops", "scipy.stats") if m in sys.modules))
+"""
+
+
+def test_the_service_loads_and_scores_its_champion_without_scikit_learn(champion, spec, tmp_path):
+    """What a service process imports to start and score: neither scikit-learn (and SciPy's
+    statistics with it) nor skops, which took 2.3 s of a start with the national champion."""
+    X = varied_rows(spec, 200, seed=10)
+    np.save(tmp_path / "rows.npy", X)
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_WITHOUT_SCIKIT_LEARN, champion.tracking_uri]
+        + [str(tmp_path / "rows.npy"), str(tmp_path / "proba.npy")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "", f"the service imported {done.stdout.strip()}"
+    store = ChampionStore(champion.tracking_uri, spec.names)
+    store.refresh()
+    assert_identical(np.load(tmp_path / "proba.npy"), store.model.scorer.predict_proba(X))
+
+
+def test_a_two_class_model_compiles_and_scores_as_the_pipeline(champion, spec, tmp_path):
+    """Two classes: one raw score per row and the logistic function instead of the softmax."""
+    train = split_frame(champion.features, "train")
+    model = build_severity_model(spec, SeverityModelParams(max_iter=15, min_samples_leaf=5))
+    model.set_params(model__early_stopping=False)
+    with threadpool_limits(1):
+        model.fit(train[spec.names], np.where(train[spec.target] >= 3, 3, 1))
+    X = varied_rows(spec, 500, seed=11)
+    expected = model.predict_proba(pd.DataFrame(X, columns=spec.names))
+    compiled = compile_model(model, spec.names)
+    assert isinstance(compiled, CompiledBoosting)
+    assert_identical(compiled.predict_proba(X), expected)
+    compiled.write(tmp_path / "model.npz")
+    assert_identical(CompiledTrees.read(tmp_path / "model.npz", spec.names)[0].predict_proba(X), expected)
 
 
 SAVE_WITH_THE_OLD_CLASS = """
@@ -321,3 +407,8 @@ def test_a_calibrated_model_compiles_and_scores_as_the_scikit_learn_object(
     skops.io.dump(calibrated, tmp_path / "model.skops")
     loaded = skops.io.load(tmp_path / "model.skops", trusted=SKOPS_TRUSTED_TYPES)
     assert_identical(compile_model(loaded, spec.names).predict_proba(X), expected)
+    # Its file, as the API reads it: the map comes with the trees.
+    compiled.write(tmp_path / "model.npz", "models:/m-1")
+    read, model_uri = CompiledTrees.read(tmp_path / "model.npz", spec.names)
+    assert model_uri == "models:/m-1" and read.calibration.method == method
+    assert_identical(read.predict_proba(X), expected)
