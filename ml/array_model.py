@@ -55,9 +55,6 @@ class CompiledBoosting(CompiledTrees):
         booster: HistGradientBoostingClassifier = pipeline.steps[-1][1]
         self.booster = booster
         self.classes_ = booster.classes_
-        missing = [name for name in typer.columns if name not in columns]
-        if missing:
-            raise ValueError(f"The model needs features the rows do not have: {missing}")
         # The booster's column order: its preprocessor puts the categorical columns first.
         is_categorical = (
             np.zeros(len(typer.columns), dtype=bool)
@@ -67,7 +64,6 @@ class CompiledBoosting(CompiledTrees):
         order = np.concatenate([np.flatnonzero(is_categorical), np.flatnonzero(~is_categorical)])
         names = [typer.columns[i] for i in order]
         self.source_names = names
-        self._source = np.array([columns.index(name) for name in names], dtype=np.intp)
         self._n_categorical = int(is_categorical.sum())
         # Per categorical column: the code (as the request sends it) -> the booster's index.
         booster_categories = (
@@ -89,9 +85,7 @@ class CompiledBoosting(CompiledTrees):
         self._predictors = [tree for iteration in booster._predictors for tree in iteration]
         self._baseline = np.asarray(booster._baseline_prediction, dtype=np.float64).reshape(1, -1)
         self._compile_trees()
-        # Numba compiles the walk on its first call (or loads it from its cache): at load,
-        # not in the first request.
-        self.raw_predict(np.full((1, len(columns)), np.nan))
+        self._bind(columns)
 
     # -- the bins' tables (``CompiledTrees._bins`` reads them) ---------------------------------
 
@@ -120,7 +114,7 @@ class CompiledBoosting(CompiledTrees):
         categorical = nodes["is_categorical"].astype(bool) & ~leaf
         numeric = ~leaf & ~categorical
         feature = np.where(leaf, 0, nodes["feature_idx"]).astype(np.intp)
-        n_features = len(self._source)
+        n_features = len(self.source_names)
         # Each column becomes a bin: for a number, how many split thresholds lie below it
         # (NaN: one past the last); for a category, its index (missing/unknown: one past).
         by_feature = [numeric & (feature == f) for f in range(n_features)]

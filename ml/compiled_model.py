@@ -75,15 +75,19 @@ class CompiledTrees:
 
     def for_columns(self, columns: list[str]) -> CompiledTrees:
         """The same model for rows whose columns are ``columns`` (a copy; arrays shared)."""
+        compiled = copy.copy(self)
+        compiled._bind(columns)
+        return compiled
+
+    def _bind(self, columns: list[str]) -> None:
+        """Read the rows' columns ``columns``: where each of the booster's features is."""
         missing = [name for name in self.source_names if name not in columns]
         if missing:
             raise ValueError(f"The model needs features the rows do not have: {missing}")
-        compiled = copy.copy(self)
-        compiled._source = np.array([columns.index(name) for name in self.source_names], dtype=np.intp)
+        self._source = np.array([columns.index(name) for name in self.source_names], dtype=np.intp)
         # Numba compiles the walk on its first call (or loads it from its cache): at load,
         # not in the first request.
-        compiled.raw_predict(np.full((1, len(columns)), np.nan))
-        return compiled
+        self.raw_predict(np.full((1, len(columns)), np.nan))
 
     # -- the bins: columns in the booster's order, each value as the bin the trees compare --
 
@@ -196,7 +200,8 @@ class CompiledTrees:
                     knots_x=[arrays[f"calibration/knots_x/{j}"] for j in knots],
                     knots_y=[arrays[f"calibration/knots_y/{j}"] for j in knots],
                 )
-        return compiled.for_columns(columns), str(arrays["model_uri"])
+        compiled._bind(columns)
+        return compiled, str(arrays["model_uri"])
 
 
 def link_inverse(raw: np.ndarray) -> np.ndarray:
