@@ -53,7 +53,6 @@ class CompiledBoosting(CompiledTrees):
         self.calibration = calibration
         typer: CodebookTyper = pipeline.steps[0][1]
         booster: HistGradientBoostingClassifier = pipeline.steps[-1][1]
-        self.booster = booster
         self.classes_ = booster.classes_
         # The booster's column order: its preprocessor puts the categorical columns first.
         is_categorical = (

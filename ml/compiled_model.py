@@ -17,7 +17,6 @@ probabilities of ``Pipeline.predict_proba`` to the last bit (tests/api/test_arra
 
 from __future__ import annotations
 
-import copy
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -72,12 +71,6 @@ class CompiledTrees:
     _baseline: np.ndarray
     #: A calibration map applied to the booster's probabilities, or None.
     calibration: CalibrationMap | None
-
-    def for_columns(self, columns: list[str]) -> CompiledTrees:
-        """The same model for rows whose columns are ``columns`` (a copy; arrays shared)."""
-        compiled = copy.copy(self)
-        compiled._bind(columns)
-        return compiled
 
     def _bind(self, columns: list[str]) -> None:
         """Read the rows' columns ``columns``: where each of the booster's features is."""

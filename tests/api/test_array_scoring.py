@@ -96,7 +96,7 @@ def test_the_compiled_model_scores_as_the_pipeline_on_varied_inputs(trained, spe
     assert_identical(trained.predict_proba(pd.DataFrame(X, columns=spec.names)), expected)
     compiled = compile_model(trained, spec.names)
     assert isinstance(compiled, CompiledBoosting)
-    assert compiled.booster.n_iter_ > 5
+    assert trained.named_steps["model"].n_iter_ > 5
     assert_identical(compiled.predict_proba(X), expected)
     # One row at a time, as the API scores a single road user.
     for i in range(0, 300, 7):
