@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from orchestration import dbt_parse_cache, settings
 from orchestration.assets.dbt import prune_run_folders
@@ -39,6 +40,30 @@ def test_a_kept_parse_seeds_the_next_run_of_the_same_profile_only(tmp_path):
     assert (second / dbt_parse_cache.PARTIAL_PARSE_FILE).read_bytes() == b"parse of run 1"
     assert not dbt_parse_cache.seed_target(other, cache, {"DUCKDB_PATH": "/b/warehouse.duckdb"})
     assert [p.suffix for p in cache.iterdir()] == [".msgpack"]  # no temporary file left
+
+
+def test_only_the_parses_used_last_are_kept_and_abandoned_temporary_files_go(tmp_path):
+    """Each new warehouse path (each test's) adds a parse: the cache keeps those used last
+    (seeding a run counts as a use) and the temporary file of a process killed while it
+    kept one, once it is an hour old."""
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    profiles = [{"DUCKDB_PATH": f"/{name}/warehouse.duckdb"} for name in "abc"]
+    run.mkdir()
+    (run / dbt_parse_cache.PARTIAL_PARSE_FILE).write_bytes(b"a parse")
+    for age, profile in enumerate(profiles):  # a is the oldest
+        assert dbt_parse_cache.keep_parse(run, cache, profile)
+        os.utime(dbt_parse_cache.cache_file(cache, profile), (1_000_000 + age, 1_000_000 + age))
+    assert dbt_parse_cache.seed_target(tmp_path / "next-run", cache, profiles[0])  # a: used last
+    abandoned, being_written = cache / "x.msgpack.1.tmp", cache / "y.msgpack.2.tmp"
+    for path in (abandoned, being_written):
+        path.write_bytes(b"half a parse")
+    now = time.time()
+    os.utime(abandoned, (now - 2 * 3600, now - 2 * 3600))
+    removed = dbt_parse_cache.prune(cache, keep=2, now=now)
+    assert sorted(removed) == sorted([abandoned, dbt_parse_cache.cache_file(cache, profiles[1])])
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [dbt_parse_cache.cache_file(cache, profiles[i]).name for i in (0, 2)] + [being_written.name]
+    )
 
 
 def test_only_the_newest_run_folders_of_the_step_are_kept(tmp_path):
