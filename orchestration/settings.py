@@ -58,6 +58,11 @@ def dbt_target_path() -> Path:
     return Path("target-team" if warehouse_kind() == "postgres" else "target")
 
 
+def dbt_parse_cache_dir() -> Path:
+    """Where dbt's parse is kept per profile between runs (orchestration/dbt_parse_cache.py)."""
+    return DBT_PROJECT_DIR / dbt_target_path() / "partial_parse"
+
+
 def warehouse_lock_timeout_seconds() -> float:
     """How long to wait for another process to release the warehouse (``BAAC_WAREHOUSE_LOCK_TIMEOUT``)."""
     return float(os.environ.get("BAAC_WAREHOUSE_LOCK_TIMEOUT", "120"))

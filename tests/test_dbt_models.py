@@ -17,7 +17,7 @@ from ml.contracts import BASELINE_FEATURES, ML_FEATURES
 from orchestration import settings
 from orchestration.assets.dbt import relation_asset_key
 from orchestration.definitions import build_definitions
-from tests.conftest import query
+from tests.conftest import query, run_dbt
 
 
 def test_fact_table_and_features_have_one_row_per_road_user(pipeline_run):
@@ -121,13 +121,7 @@ def test_every_dbt_unit_test_passes_once_outside_the_pipeline(pipeline_run, tmp_
     """The pipeline's build leaves the unit tests out (orchestration/assets/dbt.py BUILD_ARGS):
     they run here, on the pipeline's warehouse, where the relations they read exist."""
     target = tmp_path / "target"
-    subprocess.run(
-        [settings.dbt_executable(), "test", "--select", "test_type:unit", "--profiles-dir", ".", "-q"]
-        + ["--target-path", str(target)],
-        cwd=settings.DBT_PROJECT_DIR,
-        env={**os.environ, **pipeline_run.env},
-        check=True,
-    )
+    run_dbt(["test", "--select", "test_type:unit", "-q"], {**os.environ, **pipeline_run.env}, target)
     results = json.loads((target / "run_results.json").read_text())["results"]
     manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     assert len(manifest["unit_tests"]) == 15

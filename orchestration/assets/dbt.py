@@ -155,7 +155,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         this process, which would keep the file open with its own settings."""
         prepare_dbt_monitoring_env()
         target_path = run_target_path(context)
-        cache_dir = settings.DBT_PROJECT_DIR / settings.dbt_target_path() / "partial_parse"
+        cache_dir = settings.dbt_parse_cache_dir()
         dbt_parse_cache.seed_target(target_path, cache_dir)
         events = list(dbt.cli(BUILD_ARGS, context=context, target_path=target_path).stream())
         dbt_parse_cache.keep_parse(target_path, cache_dir)
