@@ -109,18 +109,21 @@ def http_server_for() -> Iterator:
 class PipelineRun:
     """The whole pipeline, run once per test session on the shipped sample."""
 
-    def __init__(self, root: Path, result):
+    def __init__(self, root: Path):
         self.root = root
         self.warehouse = root / "warehouse.duckdb"
         #: The run's Dagster instance (DAGSTER_HOME), for the Dagster UI to show.
         self.dagster_home = root / "dagster_home"
         self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-        self.result = result
+        self.result = None
+        #: The key of the dbt profile its `dbt build` rendered (orchestration/dbt_parse_cache.py).
+        self.dbt_profile_key = ""
 
     @property
     def env(self) -> dict[str, str]:
         """The environment a tool needs to see this run's warehouse, MLflow store and runs
-        (for dbt, the very profile the run's `dbt build` had)."""
+        (for dbt, the profile and project variables of the run's `dbt build`, so that the
+        parse the run kept applies)."""
         return {
             "DUCKDB_PATH": str(self.warehouse),
             "BAAC_PREDICTION_LOG_DIR": str(self.root / "predictions"),
@@ -137,27 +140,28 @@ def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
     MLflow store, exactly as `make run` does, and keeps them for the tests that read them."""
     import dagster as dg
 
+    from orchestration import dbt_parse_cache
     from orchestration.pipeline import run_pipeline
     from orchestration.report import completed, failure_summary
 
-    root = tmp_path_factory.mktemp("pipeline")
+    run = PipelineRun(tmp_path_factory.mktemp("pipeline"))
     patch = pytest.MonkeyPatch()
-    patch.setenv("DUCKDB_PATH", str(root / "warehouse.duckdb"))
-    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    patch.setenv("MLFLOW_ARTIFACT_ROOT", str(root / "mlflow-artifacts"))
+    # Its warehouse, MLflow store and folders (the drift models read no log, where the
+    # project's own data/predictions may hold one, and write their files there, not under
+    # data/); not DAGSTER_HOME: the instance is given, and no other test's run must go to it.
+    for name, value in run.env.items():
+        if name != "DAGSTER_HOME":
+            patch.setenv(name, value)
     patch.setenv("BAAC_SOURCE", "local")
     patch.setenv("BAAC_LOCAL_DIR", str(SAMPLE_DIR))
-    # The drift models read no log (the project's own data/predictions may hold one) and
-    # write their files here, not under data/.
-    patch.setenv("BAAC_PREDICTION_LOG_DIR", str(root / "predictions"))
-    patch.setenv("BAAC_MONITORING_DIR", str(root / "monitoring"))
     try:
         # A Dagster home of its own (not ephemeral), so that the Dagster UI can show the run.
-        (root / "dagster_home").mkdir()
-        instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
-        result = run_pipeline(settings.ACCIDENT_YEARS, instance)
-        assert completed(result), f"the pipeline failed on the sample:\n{failure_summary(result)}"
-        yield PipelineRun(root, result)
+        run.dagster_home.mkdir()
+        instance = dg.DagsterInstance.local_temp(str(run.dagster_home))
+        run.result = run_pipeline(settings.ACCIDENT_YEARS, instance)
+        assert completed(run.result), f"the pipeline failed on the sample:\n{failure_summary(run.result)}"
+        run.dbt_profile_key = dbt_parse_cache.profile_key(os.environ)  # as its dbt asset set it
+        yield run
     finally:
         patch.undo()
 

@@ -66,6 +66,15 @@ def test_only_the_parses_used_last_are_kept_and_abandoned_temporary_files_go(tmp
     )
 
 
+def test_keeping_a_parse_bounds_the_cache(tmp_path):
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    run.mkdir()
+    (run / dbt_parse_cache.PARTIAL_PARSE_FILE).write_bytes(b"a parse")
+    for n in range(dbt_parse_cache.PARSES_KEPT + 1):
+        assert dbt_parse_cache.keep_parse(run, cache, {"DUCKDB_PATH": f"/{n}/warehouse.duckdb"})
+    assert len(list(cache.iterdir())) == dbt_parse_cache.PARSES_KEPT
+
+
 def test_only_the_newest_run_folders_of_the_step_are_kept(tmp_path):
     for age, name in enumerate(["baac_dbt_models-a", "baac_dbt_models-b", "baac_dbt_models-c"]):
         folder = tmp_path / name
