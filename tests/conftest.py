@@ -116,8 +116,6 @@ class PipelineRun:
         self.dagster_home = root / "dagster_home"
         self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
         self.result = None
-        #: The key of the dbt profile its `dbt build` rendered (orchestration/dbt_parse_cache.py).
-        self.dbt_profile_key = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -140,7 +138,6 @@ def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
     MLflow store, exactly as `make run` does, and keeps them for the tests that read them."""
     import dagster as dg
 
-    from orchestration import dbt_parse_cache
     from orchestration.pipeline import run_pipeline
     from orchestration.report import completed, failure_summary
 
@@ -160,7 +157,6 @@ def pipeline_run(tmp_path_factory) -> Iterator[PipelineRun]:
         instance = dg.DagsterInstance.local_temp(str(run.dagster_home))
         run.result = run_pipeline(settings.ACCIDENT_YEARS, instance)
         assert completed(run.result), f"the pipeline failed on the sample:\n{failure_summary(run.result)}"
-        run.dbt_profile_key = dbt_parse_cache.profile_key(os.environ)  # as its dbt asset set it
         yield run
     finally:
         patch.undo()
@@ -177,15 +173,17 @@ def docs_target(pipeline_run, tmp_path_factory) -> Path:
 
 
 def run_dbt(args: list[str], env: dict[str, str], target: Path, **options) -> subprocess.CompletedProcess:
-    """`dbt <args>` in the project on ``env``'s profile, into the target folder ``target``,
-    which starts from the parse kept for that profile (orchestration/dbt_parse_cache.py):
-    on the pipeline's warehouse, dbt then parses only what changed since the pipeline's
-    build (a full parse is about 4 s of CPU). Fails the test if dbt fails."""
+    """`dbt <args>` in the project on ``env``'s profile, into the target folder ``target``
+    (its log too: ``target/dbt.log``), which starts from the parse kept for that profile
+    (orchestration/dbt_parse_cache.py): on the pipeline's warehouse, dbt then parses only
+    what changed since the pipeline's build (a full parse is about 4 s of CPU). Fails the
+    test if dbt fails."""
     from orchestration import dbt_parse_cache
 
     dbt_parse_cache.seed_target(target, settings.dbt_parse_cache_dir(), env)
     done = subprocess.run(
-        [settings.dbt_executable(), *args, "--profiles-dir", ".", "--target-path", str(target)],
+        [settings.dbt_executable(), *args, "--profiles-dir", ".", "--target-path", str(target)]
+        + ["--log-path", str(target)],
         cwd=settings.DBT_PROJECT_DIR,
         env=env,
         check=True,
