@@ -9,6 +9,7 @@ here, each overridden by an environment variable, so that everything runs embedd
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,10 +61,10 @@ WAREHOUSE_KINDS = ("duckdb", "postgres")
 POSTGRES_WAREHOUSE_DATABASE = "baac_warehouse"
 
 
-def warehouse_kind() -> str:
-    """Which warehouse the pipeline, dbt and the ML read use (``BAAC_WAREHOUSE``): ``duckdb``
-    (default, embedded) or ``postgres`` (the team profile)."""
-    kind = (os.environ.get("BAAC_WAREHOUSE") or "duckdb").strip().lower()
+def warehouse_kind(environ: Mapping[str, str] = os.environ) -> str:
+    """Which warehouse the pipeline, dbt and the ML read use (``BAAC_WAREHOUSE`` in
+    ``environ``): ``duckdb`` (default, embedded) or ``postgres`` (the team profile)."""
+    kind = (environ.get("BAAC_WAREHOUSE") or "duckdb").strip().lower()
     if kind not in WAREHOUSE_KINDS:
         raise ValueError(f"BAAC_WAREHOUSE must be one of {', '.join(WAREHOUSE_KINDS)}, not {kind!r}")
     return kind

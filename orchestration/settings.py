@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import sysconfig
+from collections.abc import Mapping
 from pathlib import Path
 
 from ml.defaults import (
@@ -50,17 +51,18 @@ def duckdb_path() -> Path:
     return _path_from_env("DUCKDB_PATH", DATA_DIR / "warehouse.duckdb")
 
 
-def dbt_target_path() -> Path:
+def dbt_target_path(environ: Mapping[str, str] = os.environ) -> Path:
     """Where dbt's manifest for Dagster lives, relative to the dbt project: ``target`` for the
     embedded DuckDB warehouse, ``target-team`` for PostgreSQL (``BAAC_WAREHOUSE``), whose
     graph has no drift models (they are DuckDB's alone): a manifest parsed for one warehouse is
     never read for the other."""
-    return Path("target-team" if warehouse_kind() == "postgres" else "target")
+    return Path("target-team" if warehouse_kind(environ) == "postgres" else "target")
 
 
-def dbt_parse_cache_dir() -> Path:
-    """Where dbt's parse is kept per profile between runs (orchestration/dbt_parse_cache.py)."""
-    return DBT_PROJECT_DIR / dbt_target_path() / "partial_parse"
+def dbt_parse_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where dbt's parse is kept per profile between runs (orchestration/dbt_parse_cache.py),
+    for a dbt run with the environment ``environ``."""
+    return DBT_PROJECT_DIR / dbt_target_path(environ) / "partial_parse"
 
 
 def warehouse_lock_timeout_seconds() -> float:

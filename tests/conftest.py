@@ -180,7 +180,8 @@ def run_dbt(args: list[str], env: dict[str, str], target: Path, **options) -> su
     test if dbt fails."""
     from orchestration import dbt_parse_cache
 
-    dbt_parse_cache.seed_target(target, settings.dbt_parse_cache_dir(), env)
+    cache_dir = settings.dbt_parse_cache_dir(env)
+    dbt_parse_cache.seed_target(target, cache_dir, env)
     done = subprocess.run(
         [settings.dbt_executable(), *args, "--profiles-dir", ".", "--target-path", str(target)]
         + ["--log-path", str(target)],
@@ -189,7 +190,7 @@ def run_dbt(args: list[str], env: dict[str, str], target: Path, **options) -> su
         check=True,
         **options,
     )
-    dbt_parse_cache.keep_parse(target, settings.dbt_parse_cache_dir(), env)
+    dbt_parse_cache.keep_parse(target, cache_dir, env)
     return done
 
 
