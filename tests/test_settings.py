@@ -42,7 +42,6 @@ def test_the_warehouse_is_duckdb_unless_told_postgres(monkeypatch):
         warehouse_kind()
 
 
-
 def test_the_dbt_folders_follow_the_environment_they_are_asked_for(monkeypatch):
     """A dbt command run with another environment than this process's (tests' `run_dbt`)
     keeps its parse in that environment's target folder."""
@@ -53,6 +52,7 @@ def test_the_dbt_folders_follow_the_environment_they_are_asked_for(monkeypatch):
     assert settings.dbt_parse_cache_dir(team) == settings.DBT_PROJECT_DIR / "target-team" / "partial_parse"
     monkeypatch.setenv("BAAC_WAREHOUSE", "postgres")
     assert settings.dbt_parse_cache_dir({}) == settings.DBT_PROJECT_DIR / "target" / "partial_parse"
+
 
 def test_postgres_needs_its_password_and_defaults_the_rest(monkeypatch):
     from ml.defaults import postgres_settings
