@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
@@ -14,21 +15,34 @@ from ml.features import FeatureSpec
 SPLITS = ("train", "validation", "test")
 
 
-def read_table(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
+def read_table(
+    conn: duckdb.DuckDBPyConnection, relation: str, splits: Sequence[str] | None = None
+) -> pd.DataFrame:
     """A dbt mart as a DataFrame, in a fixed row order (so fits are reproducible): sorted by
     every column in the mart's order (the marts start with their key, ``num_acc``), NULLs
     last, by the warehouse. DuckDB sorts in parallel: at national size (1.95 M road users)
     both marts read in 4.1 s, against 7.1 s when pandas sorted their 44 and 19 columns. The
-    columns are named, not ``order by all``, which PostgreSQL (the team profile) lacks."""
+    columns are named, not ``order by all``, which PostgreSQL (the team profile) lacks.
+
+    ``splits``: only the rows of these splits (default: every row), in the same order as
+    ``split_frame`` would give them from the whole table (the index numbered anew). The
+    evaluation reads so: the whole of both marts was 1.2 GB of its 2.3 GB at national size."""
     columns = [column[0] for column in conn.execute(f"select * from {relation} limit 0").description]
     order = ", ".join('"' + name.replace('"', '""') + '"' for name in columns)
-    return conn.execute(f"select * from {relation} order by {order}").df()
+    if splits is None:
+        return conn.execute(f"select * from {relation} order by {order}").df()
+    chosen = ", ".join("?" for _ in splits)
+    return conn.execute(
+        f"select * from {relation} where split in ({chosen}) order by {order}", list(splits)
+    ).df()
 
 
-def read_features(conn: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> pd.DataFrame:
-    """ml_features, inputs as floats (NULL -> NaN). Fails when it does not hold exactly the
-    columns of the feature specification."""
-    features = read_table(conn, ML_FEATURES)
+def read_features(
+    conn: duckdb.DuckDBPyConnection, spec: FeatureSpec, splits: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """ml_features (of ``splits`` only, when given: see ``read_table``), inputs as floats
+    (NULL -> NaN). Fails when it does not hold exactly the columns of the feature specification."""
+    features = read_table(conn, ML_FEATURES, splits)
     expected = [spec.key, spec.split, spec.target, *spec.names]
     if sorted(features.columns) != sorted(expected):
         raise ValueError(
@@ -40,11 +54,15 @@ def read_features(conn: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> pd.Data
 
 
 def read_training_tables(
-    conn: duckdb.DuckDBPyConnection, spec: FeatureSpec
+    conn: duckdb.DuckDBPyConnection,
+    spec: FeatureSpec,
+    splits: Sequence[str] | None = None,
+    baseline_splits: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ml_features (``read_features``) and ml_baseline_features, inputs as floats."""
-    features = read_features(conn, spec)
-    baseline = read_table(conn, BASELINE_FEATURES)
+    """ml_features (``read_features``) and ml_baseline_features, inputs as floats; each of
+    the given splits only (default: every row)."""
+    features = read_features(conn, spec, splits)
+    baseline = read_table(conn, BASELINE_FEATURES, baseline_splits)
     return features, baseline.astype({name: "float64" for name in baseline_columns(baseline)})
 
 

@@ -20,6 +20,11 @@ from ml.features import FeatureSpec
 from ml.scoring import class_probabilities, model_input
 from ml.threads import available_cores, threads_for_rows
 
+#: The rows the evaluation reads: every figure is on the test split, the importances
+#: (permutation, explanations) on validation; of the legacy baseline's table, test only.
+EVALUATION_SPLITS = ("validation", "test")
+BASELINE_EVALUATION_SPLITS = ("test",)
+
 
 @dataclass
 class Evaluation:

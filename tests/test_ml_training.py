@@ -68,6 +68,26 @@ def test_a_mart_is_read_sorted_by_every_column_in_its_order_nulls_last():
     assert list(frame.index) == list(range(6))
 
 
+def test_a_mart_read_for_some_splits_is_those_splits_of_the_whole_read(pipeline_run, tables):
+    """The evaluation reads only the splits it scores: the same rows, in the same order, as
+    ``split_frame`` gives of the whole table (the index numbered anew)."""
+    from ml.data import split_frame
+    from ml.evaluation import BASELINE_EVALUATION_SPLITS, EVALUATION_SPLITS
+
+    features, baseline = tables
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
+        some, some_baseline = read_training_tables(conn, SPEC, EVALUATION_SPLITS, BASELINE_EVALUATION_SPLITS)
+    assert some["split"].value_counts().to_dict() == {"validation": 1017, "test": 932}
+    assert len(some_baseline) == 932
+
+    def rows_of(frame, split):
+        return split_frame(frame, split).reset_index(drop=True)
+
+    for split in EVALUATION_SPLITS:
+        pd.testing.assert_frame_equal(rows_of(some, split), rows_of(features, split))
+    pd.testing.assert_frame_equal(some_baseline, rows_of(baseline, "test"))
+
+
 def test_feature_spec_is_the_dbt_contract_and_the_code_book():
     assert len(SPEC.features) == 41
     assert (SPEC.key, SPEC.split, SPEC.target) == ("num_acc", "split", "severity")

@@ -12,6 +12,7 @@ assets) is then seconds shorter.
 
 import dataclasses
 import typing
+from collections.abc import Sequence
 
 import dagster as dg
 from pydantic import create_model
@@ -119,20 +120,26 @@ def feature_spec() -> FeatureSpec:
 
 
 def read_training_tables(
-    warehouse: WarehouseResource, spec: FeatureSpec
+    warehouse: WarehouseResource,
+    spec: FeatureSpec,
+    splits: Sequence[str] | None = None,
+    baseline_splits: Sequence[str] | None = None,
 ) -> "tuple[pd.DataFrame, pd.DataFrame]":
+    """Both marts, of the given splits only (default: every row)."""
     from ml import data
 
     with warehouse.get_connection(read_only=True) as conn:
-        return data.read_training_tables(conn, spec)
+        return data.read_training_tables(conn, spec, splits, baseline_splits)
 
 
-def read_features(warehouse: WarehouseResource, spec: FeatureSpec) -> "pd.DataFrame":
+def read_features(
+    warehouse: WarehouseResource, spec: FeatureSpec, splits: Sequence[str] | None = None
+) -> "pd.DataFrame":
     """ml_features alone, for the assets that do not score the baselines."""
     from ml import data
 
     with warehouse.get_connection(read_only=True) as conn:
-        return data.read_features(conn, spec)
+        return data.read_features(conn, spec, splits)
 
 
 def run_link(client, run_id: str) -> dg.MetadataValue:
@@ -254,6 +261,8 @@ def severity_model_evaluation(
 
     from ml import explain, registry, tracking
     from ml.evaluation import (
+        BASELINE_EVALUATION_SPLITS,
+        EVALUATION_SPLITS,
         evaluate_on_test,
         paired_gains_in_evaluation,
         permutation_importance_on_validation,
@@ -261,7 +270,7 @@ def severity_model_evaluation(
     from ml.metrics import metrics_table
 
     spec = feature_spec()
-    features, baseline = read_training_tables(warehouse, spec)
+    features, baseline = read_training_tables(warehouse, spec, EVALUATION_SPLITS, BASELINE_EVALUATION_SPLITS)
     client = mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
     importance, feature_set_gains = None, {}
@@ -423,7 +432,7 @@ def champion_model(
     gain = None
     if champion_version not in (None, report.version) and report.beats_majority:
         spec = feature_spec()
-        features = read_features(warehouse, spec)
+        features = read_features(warehouse, spec, ["test"])
         # Both on the same test accidents and the same bootstrap resamples (a paired bootstrap).
         gain = paired_gain_on_test(
             registry.load_version(report.version),
