@@ -20,10 +20,10 @@ from ml.features import FeatureSpec
 from ml.scoring import class_probabilities, model_input
 from ml.threads import available_cores, threads_for_rows
 
-#: The rows the evaluation reads: every figure is on the test split, the importances
-#: (permutation, explanations) on validation; of the legacy baseline's table, test only.
+#: The rows the evaluation reads (``ml.data.read_table``): every figure is on the test
+#: split, the importances (permutation, explanations) on validation.
+TEST_SPLITS = ("test",)
 EVALUATION_SPLITS = ("validation", "test")
-BASELINE_EVALUATION_SPLITS = ("test",)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ml.data import read_training_tables
+from ml.data import read_features
 from ml.defaults import DATA_DIR, DBT_PROJECT_DIR, PROJECT_ROOT, path_from_env
 from ml.features import FeatureSpec, load_feature_spec
 from ml.training import typical_road_user
@@ -24,8 +24,8 @@ EXAMPLE_PATH = PROJECT_ROOT / "api" / "examples" / "road_user.json"
 
 
 def example_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, Any]:
-    """The typical road user of the train split of ``features`` (ml_features as
-    ``ml.data.read_training_tables`` reads it), as a /predict body; it must be fully recorded."""
+    """The typical road user of the train split of ``features`` (ml_features, or its train
+    split, as ``ml.data.read_features`` reads it), as a /predict body; it must be fully recorded."""
     typical = typical_road_user(features, spec)
     if any(value is None for value in typical.values()):
         raise ValueError("No road user of the train split has every feature recorded")
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     spec = load_feature_spec(DBT_PROJECT_DIR)
     with duckdb.connect(str(args.warehouse), read_only=True) as conn:
-        features, _ = read_training_tables(conn, spec)
+        features = read_features(conn, spec, ("train",))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(example_road_user(features, spec), indent=2) + "\n", encoding="utf-8")
     print(f"Wrote {args.output}")

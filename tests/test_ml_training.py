@@ -72,13 +72,17 @@ def test_a_mart_read_for_some_splits_is_those_splits_of_the_whole_read(pipeline_
     """The evaluation reads only the splits it scores: the same rows, in the same order, as
     ``split_frame`` gives of the whole table (the index numbered anew)."""
     from ml.data import split_frame
-    from ml.evaluation import BASELINE_EVALUATION_SPLITS, EVALUATION_SPLITS
+    from ml.evaluation import EVALUATION_SPLITS, TEST_SPLITS
 
     features, baseline = tables
     with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
-        some, some_baseline = read_training_tables(conn, SPEC, EVALUATION_SPLITS, BASELINE_EVALUATION_SPLITS)
+        some, some_baseline = read_training_tables(conn, SPEC, EVALUATION_SPLITS, TEST_SPLITS)
+        for wrong in ("test", (), ("test", "tests")):
+            with pytest.raises(ValueError, match="splits must be some of"):
+                read_table(conn, "marts.ml_features", wrong)
     assert some["split"].value_counts().to_dict() == {"validation": 1017, "test": 932}
     assert len(some_baseline) == 932
+    assert list(some.index) == list(range(len(some)))
 
     def rows_of(frame, split):
         return split_frame(frame, split).reset_index(drop=True)

@@ -261,8 +261,8 @@ def severity_model_evaluation(
 
     from ml import explain, registry, tracking
     from ml.evaluation import (
-        BASELINE_EVALUATION_SPLITS,
         EVALUATION_SPLITS,
+        TEST_SPLITS,
         evaluate_on_test,
         paired_gains_in_evaluation,
         permutation_importance_on_validation,
@@ -270,7 +270,9 @@ def severity_model_evaluation(
     from ml.metrics import metrics_table
 
     spec = feature_spec()
-    features, baseline = read_training_tables(warehouse, spec, EVALUATION_SPLITS, BASELINE_EVALUATION_SPLITS)
+    # The importances of a reused champion are in its run already: test alone is scored.
+    splits = TEST_SPLITS if severity_model.reused else EVALUATION_SPLITS
+    features, baseline = read_training_tables(warehouse, spec, splits, TEST_SPLITS)
     client = mlflow_store.client()
     estimators = {name: mlflow.sklearn.load_model(uri) for name, uri in severity_model.model_uris.items()}
     importance, feature_set_gains = None, {}
@@ -424,7 +426,7 @@ def champion_model(
     """Challenger and current champion scored with the same metric on the same current test
     split; the `champion` alias moves only when the challenger is better (ml.promotion)."""
     from ml import registry
-    from ml.evaluation import paired_gain_on_test
+    from ml.evaluation import TEST_SPLITS, paired_gain_on_test
 
     report = severity_model_evaluation
     client = mlflow_store.client()
@@ -432,7 +434,7 @@ def champion_model(
     gain = None
     if champion_version not in (None, report.version) and report.beats_majority:
         spec = feature_spec()
-        features = read_features(warehouse, spec, ["test"])
+        features = read_features(warehouse, spec, TEST_SPLITS)
         # Both on the same test accidents and the same bootstrap resamples (a paired bootstrap).
         gain = paired_gain_on_test(
             registry.load_version(report.version),

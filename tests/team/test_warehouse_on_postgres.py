@@ -22,6 +22,7 @@ import pytest
 
 from ml import data
 from ml.defaults import DBT_PROJECT_DIR
+from ml.evaluation import EVALUATION_SPLITS
 from ml.features import load_feature_spec
 from orchestration import settings
 from orchestration.ingestion.csv_files import RawInputError
@@ -261,6 +262,14 @@ def test_the_ml_read_on_postgres_is_the_duckdb_read(built):
     assert data.fingerprint(pg_features) == data.fingerprint(features)
     assert data.fingerprint(pg_baseline) == data.fingerprint(baseline)
     assert data.data_summary(pg_features) == data.data_summary(features)
+    # The evaluation's read, of some splits only (ml.evaluation).
+    with duckdb.connect(str(built.duckdb_path), read_only=True) as conn:
+        test_features = data.read_features(conn, spec, EVALUATION_SPLITS)
+    with WarehouseResource().get_connection(read_only=True) as conn:
+        pg_test_features = data.read_features(conn, spec, EVALUATION_SPLITS)
+    assert list(pg_test_features.dtypes) == list(test_features.dtypes)
+    assert data.fingerprint(pg_test_features) == data.fingerprint(test_features)
+    assert len(test_features) == (features["split"] != "train").sum()
 
 
 def raw_counts(cluster) -> dict[str, int]:
