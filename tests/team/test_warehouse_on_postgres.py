@@ -253,23 +253,21 @@ def test_the_split_is_the_same_md5_rule_on_postgres(built, postgres_cluster):
 
 def test_the_ml_read_on_postgres_is_the_duckdb_read(built):
     spec = load_feature_spec(DBT_PROJECT_DIR)
+    # The whole marts (training), and the evaluation's read of some splits (ml.evaluation).
     with duckdb.connect(str(built.duckdb_path), read_only=True) as conn:
         features, baseline = data.read_training_tables(conn, spec)
+        evaluated = data.read_features(conn, spec, EVALUATION_SPLITS)
     with WarehouseResource().get_connection(read_only=True) as conn:
         pg_features, pg_baseline = data.read_training_tables(conn, spec)
+        pg_evaluated = data.read_features(conn, spec, EVALUATION_SPLITS)
     assert list(pg_features.dtypes) == list(features.dtypes)
     assert list(pg_baseline.dtypes) == list(baseline.dtypes)
     assert data.fingerprint(pg_features) == data.fingerprint(features)
     assert data.fingerprint(pg_baseline) == data.fingerprint(baseline)
     assert data.data_summary(pg_features) == data.data_summary(features)
-    # The evaluation's read, of some splits only (ml.evaluation).
-    with duckdb.connect(str(built.duckdb_path), read_only=True) as conn:
-        test_features = data.read_features(conn, spec, EVALUATION_SPLITS)
-    with WarehouseResource().get_connection(read_only=True) as conn:
-        pg_test_features = data.read_features(conn, spec, EVALUATION_SPLITS)
-    assert list(pg_test_features.dtypes) == list(test_features.dtypes)
-    assert data.fingerprint(pg_test_features) == data.fingerprint(test_features)
-    assert len(test_features) == (features["split"] != "train").sum()
+    assert list(pg_evaluated.dtypes) == list(evaluated.dtypes)
+    assert data.fingerprint(pg_evaluated) == data.fingerprint(evaluated)
+    assert len(evaluated) == (features["split"] != "train").sum()
 
 
 def raw_counts(cluster) -> dict[str, int]:
