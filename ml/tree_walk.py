@@ -61,3 +61,24 @@ def raw_scores(bins: np.ndarray, trees, baseline: np.ndarray) -> np.ndarray:
     raw = np.repeat(np.asarray(baseline, dtype=np.float64).reshape(1, -1), len(bins), axis=0)
     add_trees(np.ascontiguousarray(bins), *trees, raw)
     return raw
+
+
+@_compiled
+def argmax_rows(raw, tolerance, columns, near_tie):
+    """Per row of ``raw``: ``columns[r]``, the column of its highest score (the first of
+    equal ones, as NumPy's argmax), and ``near_tie[r]``, whether another score lies within
+    ``tolerance`` of it (relative to it, absolute below 1). One pass, in place of NumPy's
+    argmax, gather and comparison (about 12 ms a call for 150,000 rows of 4 scores)."""
+    for r in range(raw.shape[0]):
+        best = 0
+        for k in range(1, raw.shape[1]):
+            if raw[r, k] > raw[r, best]:
+                best = k
+        top = raw[r, best]
+        margin = tolerance * max(1.0, abs(top))
+        close = False
+        for k in range(raw.shape[1]):
+            if k != best and raw[r, k] >= top - margin:
+                close = True
+        columns[r] = best
+        near_tie[r] = close
