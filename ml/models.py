@@ -204,7 +204,6 @@ NEAR_TIE = 1e-9
 def predicted_columns(raw: np.ndarray) -> np.ndarray:
     """The argmax of the class probabilities (``link_inverse(raw)``), from the raw scores."""
     from ml.compiled_model import link_inverse
-
     from ml.tree_walk import argmax_rows
 
     if raw.shape[1] == 1:  # two classes: the logistic function

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from orchestration import settings
@@ -337,8 +338,6 @@ def plot(reports: dict[float, dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from fractions import Fraction
 
     scales = sorted(reports)
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
