@@ -67,8 +67,9 @@ def raw_scores(bins: np.ndarray, trees, baseline: np.ndarray) -> np.ndarray:
 def argmax_rows(raw, tolerance, columns, near_tie):
     """Per row of ``raw``: ``columns[r]``, the column of its highest score (the first of
     equal ones, as NumPy's argmax), and ``near_tie[r]``, whether another score lies within
-    ``tolerance`` of it (relative to it, absolute below 1). One pass, in place of NumPy's
-    argmax, gather and comparison (about 12 ms a call for 150,000 rows of 4 scores)."""
+    ``tolerance`` of it (relative to it, absolute below 1), or a score is NaN or infinite
+    (the comparison is then never true). One pass: NumPy's argmax, gather and comparison
+    took 12 ms for 150,000 rows of 4 scores here, about 4 s of a 316-iteration pass."""
     for r in range(raw.shape[0]):
         best = 0
         for k in range(1, raw.shape[1]):
@@ -78,7 +79,7 @@ def argmax_rows(raw, tolerance, columns, near_tie):
         margin = tolerance * max(1.0, abs(top))
         close = False
         for k in range(raw.shape[1]):
-            if k != best and raw[r, k] >= top - margin:
+            if k != best and not raw[r, k] < top - margin:
                 close = True
         columns[r] = best
         near_tie[r] = close

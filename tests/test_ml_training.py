@@ -219,33 +219,6 @@ def test_macro_f1_by_iteration_is_scikit_learns_macro_f1_after_each_iteration(ta
     assert curve[-1] == pytest.approx(validation_macro_f1(model, validation, SPEC), abs=1e-12)
 
 
-def test_the_predicted_class_is_the_softmaxs_argmax_even_where_scores_nearly_tie():
-    """The staged pass takes a row's class from its raw scores, and from the softmax
-    (computed as scikit-learn computes it) where two scores are close enough for their
-    probabilities to round alike: ties, scores one rounding apart, and scores so large that
-    the softmax's exp rounds distinct ones to the same probability."""
-    import numpy as np
-
-    from ml.compiled_model import link_inverse
-    from ml.models import NEAR_TIE, predicted_columns
-
-    one_ulp = np.nextafter(0.25, 1.0)
-    raw = np.array(
-        [
-            [0.1, 2.0, -1.0, 0.5],  # a clear winner
-            [1.0, 1.0, 0.0, 0.0],  # an exact tie: the first, as NumPy's argmax
-            [0.25, one_ulp, 0.0, 0.0],  # one rounding apart
-            [-800.0, -800.0 + 1e-13, -900.0, -900.0],  # exp underflows alike
-            [3.0, 3.0 - NEAR_TIE / 2, 3.0 + NEAR_TIE * 10, 0.0],  # the third clearly above
-            [5.0, 5.0, 5.0, 5.0],
-        ]
-    )
-    assert (predicted_columns(raw) == link_inverse(raw).argmax(axis=1)).all()
-    rng = np.random.default_rng(0)
-    many = np.round(rng.normal(size=(20_000, 4)), 2)  # rounded: many exact ties
-    assert (predicted_columns(many) == link_inverse(many).argmax(axis=1)).all()
-
-
 def test_the_fitted_model_keeps_the_iterations_up_to_its_best_validation_macro_f1(tables, loss_stopped_model):
     """Early stopping on the validation loss stops the sample's model at 74 iterations; its
     validation macro-F1 peaked at 30, and the kept model is cut there: it predicts exactly

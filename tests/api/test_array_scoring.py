@@ -412,3 +412,39 @@ def test_a_calibrated_model_compiles_and_scores_as_the_scikit_learn_object(
     read, model_uri = CompiledTrees.read(tmp_path / "model.npz", spec.names)
     assert model_uri == "models:/m-1" and read.calibration.method == method
     assert_identical(read.predict_proba(X), expected)
+
+
+def test_the_predicted_class_is_the_softmaxs_argmax_even_where_scores_nearly_tie():
+    """``predicted_columns`` takes a row's class from its raw scores, and from the softmax
+    (computed as scikit-learn computes it) where scores are close enough for their
+    probabilities to round alike, or not finite: it must give the softmax's argmax for
+    every row."""
+    from ml.compiled_model import NEAR_TIE, link_inverse, predicted_columns
+
+    def agree(raw):
+        raw = np.asarray(raw, dtype=np.float64)
+        return (predicted_columns(raw) == link_inverse(raw).argmax(axis=1)).all()
+
+    one_ulp = np.nextafter(0.25, 1.0)
+    assert agree(
+        [
+            [0.1, 2.0, -1.0, 0.5],  # a clear winner
+            [1.0, 1.0, 0.0, 0.0],  # an exact tie: the first, as NumPy's argmax
+            [0.25, one_ulp, 0.0, 0.0],  # one rounding apart: the softmax makes them equal
+            [3.0, 3.0 - NEAR_TIE / 2, 3.0 + NEAR_TIE * 10, 0.0],  # the third clearly above
+            [5.0, 5.0, 5.0, 5.0],
+            [0.0, np.nan, 1.0, 0.0],  # not finite: the softmax's answer, whatever it is
+            [0.0, 0.0, np.inf, 0.0],
+            [-np.inf, 0.0, 1.0, 0.0],
+        ]
+    )
+    # Scores 1 to 64 roundings apart, around tops of several sizes and either way round.
+    rows = []
+    for top in (0.5, 3.0, 40.0, -7.0, 1e3):
+        for gap in range(1, 65):
+            close = top - gap * np.spacing(top)
+            rows += [[top, close, top - 5, top - 6], [close, top, top - 6, top - 5]]
+    assert agree(rows)
+    rng = np.random.default_rng(0)
+    assert agree(np.round(rng.normal(size=(20_000, 4)), 2))  # rounded: many exact ties
+    assert agree(rng.normal(size=(1_000, 1)))  # two classes: the logistic function

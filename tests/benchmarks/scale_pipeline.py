@@ -346,7 +346,7 @@ def plot(reports: dict[float, dict], path: Path) -> None:
     ax.plot(
         scales, [reports[s]["total_seconds"] for s in scales], marker="s", color="black", label="whole run"
     )
-    # Each scale doubles the last: a base-2 axis spaces them evenly, labelled as fractions.
+    # The usual scales double (1/8 to 1): a base-2 axis spaces them evenly, labelled as fractions.
     ax.set_xscale("log", base=2)
     ax.set_xticks(scales, [str(Fraction(s).limit_denominator(64)) for s in scales])
     ax.minorticks_off()
