@@ -25,7 +25,7 @@ import numpy as np
 
 from ml.calibration_map import CalibrationMap
 from ml.threads import threads_for_rows
-from ml.tree_walk import add_trees, argmax_rows, raw_scores
+from ml.tree_walk import argmax_rows, raw_scores, staged_raw_scores
 
 #: Most rows walked in one call (``ml.tree_walk.add_trees``): a large batch is binned and
 #: walked chunk by chunk, on every core, and never binned whole.
@@ -125,16 +125,9 @@ class CompiledTrees:
 
     def staged_raw(self, X: np.ndarray):
         """The booster's raw scores of ``X`` after each of its iterations, in one array
-        updated in place (copy what is kept): each iteration's leaves added in scikit-learn's
-        order, as ``staged_predict_proba`` adds them. On one thread, for the whole of ``X``
-        (training's validation rows: they fit in memory as bins)."""
-        bins = np.ascontiguousarray(self._bins(X))
-        roots, *tree_arrays = self._trees
-        raw = np.repeat(np.asarray(self._baseline, dtype=np.float64).reshape(1, -1), len(X), axis=0)
-        per_iteration = raw.shape[1]
-        for start in range(0, len(roots), per_iteration):
-            add_trees(bins, roots[start : start + per_iteration], *tree_arrays, raw)
-            yield raw
+        updated in place (copy what is kept; ``ml.tree_walk.staged_raw_scores``). On one
+        thread, for the whole of ``X`` (training's validation rows: they fit in memory as bins)."""
+        return staged_raw_scores(self._bins(X), self._trees, self._baseline)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:

@@ -58,9 +58,26 @@ def add_trees(bins, roots, feature, children, table_start, go_left, value, raw):
 
 def raw_scores(bins: np.ndarray, trees, baseline: np.ndarray) -> np.ndarray:
     """The booster's raw scores of rows given as bins: ``baseline`` plus every tree's leaf."""
-    raw = np.repeat(np.asarray(baseline, dtype=np.float64).reshape(1, -1), len(bins), axis=0)
+    raw = _baseline_rows(baseline, len(bins))
     add_trees(np.ascontiguousarray(bins), *trees, raw)
     return raw
+
+
+def staged_raw_scores(bins: np.ndarray, trees, baseline: np.ndarray):
+    """``raw_scores`` after each iteration (``baseline.size`` trees), in one array updated
+    in place: each iteration's leaves added in scikit-learn's order, as its
+    ``staged_predict_proba`` adds them."""
+    bins = np.ascontiguousarray(bins)
+    raw = _baseline_rows(baseline, len(bins))
+    roots, *tree_arrays = trees
+    per_iteration = raw.shape[1]
+    for start in range(0, len(roots), per_iteration):
+        add_trees(bins, roots[start : start + per_iteration], *tree_arrays, raw)
+        yield raw
+
+
+def _baseline_rows(baseline: np.ndarray, rows: int) -> np.ndarray:
+    return np.repeat(np.asarray(baseline, dtype=np.float64).reshape(1, -1), rows, axis=0)
 
 
 @_compiled
