@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -124,15 +124,24 @@ def build_severity_model(spec: FeatureSpec, params: SeverityModelParams) -> Pipe
     return Pipeline([("types", typer), ("model", model)])
 
 
+class FittedSeverityModel(NamedTuple):
+    pipeline: Pipeline
+    #: Its macro-F1 on the validation rows its early stopping watched.
+    validation_macro_f1: float
+
+
 def fit_severity_model(
     pipeline: Pipeline,
     train: pd.DataFrame,
     validation: pd.DataFrame,
     spec: FeatureSpec,
     keep_best_iteration: bool = True,
-) -> Pipeline:
+) -> FittedSeverityModel:
     """Fit with early stopping on the validation loss, then (``keep_best_iteration``) keep
-    the iterations up to the one with the best validation macro-F1.
+    the iterations up to the one with the best validation macro-F1. The pass that finds it
+    gives the kept model's validation macro-F1 too, returned with it: scoring the
+    validation rows again would cost a compile and a walk of every tree (2-3 s a fit of
+    national size).
 
     Early stopping watches the class-weighted log loss, which keeps falling long after the
     figures the model is chosen and judged by have peaked: on the national-size data set the
@@ -146,18 +155,18 @@ def fit_severity_model(
         model__X_val=typer.transform(validation[spec.names]),
         model__y_val=validation[spec.target],
     )
-    if keep_best_iteration:
-        scores = macro_f1_by_iteration(
-            pipeline, validation[spec.names], validation[spec.target], sorted(spec.classes)
-        )
-        keep_iterations(pipeline, int(np.argmax(scores)) + 1)  # the first best: fewest trees
-    return pipeline
+    classes = sorted(spec.classes)
+    scores = macro_f1_by_iteration(pipeline, validation[spec.names], validation[spec.target], classes)
+    # The first best: the fewest trees.
+    kept = int(np.argmax(scores)) if keep_best_iteration else len(scores) - 1
+    keep_iterations(pipeline, kept + 1)
+    return FittedSeverityModel(pipeline, float(scores[kept]))
 
 
 def macro_f1_by_iteration(pipeline: Pipeline, rows: pd.DataFrame, y_true, classes: list[int]) -> np.ndarray:
     """Macro-F1 (over ``classes``, 0 for a class never true nor predicted) of the fitted
     severity pipeline after each boosting iteration, on ``rows`` (its features, as floats):
-    as ``validation_macro_f1`` would give for the model cut after each iteration."""
+    as scikit-learn's macro ``f1_score`` of the model cut after each iteration would give."""
     booster: HistGradientBoostingClassifier = pipeline.named_steps["model"]
     n = len(classes)
     truth = np.searchsorted(classes, np.asarray(y_true))

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from ml import metrics
 from ml.calibration import calibrate_on_validation
 from ml.contracts import MODEL, PREVIOUS_FEATURE_SET, SeverityModelParams, TrainingPlan
 from ml.data import baseline_columns, split_frame
@@ -20,7 +19,6 @@ from ml.models import (
     build_severity_model,
     fit_severity_model,
 )
-from ml.scoring import class_probabilities
 from ml.threads import fit_side_by_side
 
 
@@ -78,9 +76,8 @@ def train_models(
         candidates,
         len(selection_train),
     )
-    for candidate_params, candidate in zip(candidates, fitted_candidates, strict=True):
+    for candidate_params, (candidate, score) in zip(candidates, fitted_candidates, strict=True):
         leaves = candidate_params.max_leaf_nodes
-        score = validation_macro_f1(candidate, selection_validation, spec)
         selection[leaves] = score
         log(
             f"max_leaf_nodes={leaves}: validation macro-F1 {score:.4f} at its best iteration, "
@@ -88,7 +85,7 @@ def train_models(
         )
         if best is None or score > best[0]:
             best = (score, candidate, candidate_params)
-    _, model, best_params = best
+    score, model, best_params = best
     fit_train, fit_validation = selection_train, selection_validation
     final_train = stratified_rows(train, plan.final_fit_rows, spec.target, params.random_state)
     refit = len(final_train) > len(selection_train)
@@ -117,11 +114,11 @@ def train_models(
     )
     if len(fits) > 1:
         log(f"{len(fits)} fits on {len(fit_train):,} rows in {time.perf_counter() - started:.1f} s")
-    model = fitted.pop(0) if refit else model
-    scores = {MODEL: validation_macro_f1(model, fit_validation, spec)}
-    previous_model = fitted.pop(0) if previous_spec is not None else None
-    if previous_model is not None:
-        scores[PREVIOUS_FEATURE_SET] = validation_macro_f1(previous_model, fit_validation, previous_spec)
+    model, score = fitted.pop(0) if refit else (model, score)
+    scores = {MODEL: score}
+    previous_model = None
+    if previous_spec is not None:
+        previous_model, scores[PREVIOUS_FEATURE_SET] = fitted.pop(0)
     # The feature sets are compared uncalibrated (alike); the kept model is then calibrated.
     model, calibration = calibrate_on_validation(
         model, validation, spec, plan.calibration, params.random_state
@@ -151,13 +148,6 @@ def train_models(
         previous_feature_set_model=previous_model,
         validation_macro_f1=scores,
     )
-
-
-def validation_macro_f1(model: Pipeline, validation: pd.DataFrame, spec: FeatureSpec) -> float:
-    """Macro-F1 of a fitted severity model on validation rows."""
-    classes = sorted(spec.classes)
-    proba = class_probabilities(model, validation[spec.names], classes)
-    return metrics.classification_metrics(validation[spec.target], proba, classes)["macro_f1"]
 
 
 def typical_road_user(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, int | float | None]:

@@ -73,7 +73,7 @@ def learnt():
     )
     model = build_severity_model(SPEC, params)
     train, validation = (features[features[SPEC.split] == s] for s in ("train", "validation"))
-    model = fit_severity_model(model, train, validation, SPEC)
+    model = fit_severity_model(model, train, validation, SPEC).pipeline
     return features, model, explain.reference_road_user(features, SPEC)
 
 

@@ -69,7 +69,7 @@ def trained(champion, spec):
             split_frame(features, "train"),
             split_frame(features, "validation"),
             spec,
-        )
+        ).pipeline
 
 
 def categoricals_by_value(X: np.ndarray, spec) -> pd.DataFrame:
