@@ -109,7 +109,7 @@ def cross_validate(
 
     def fit_and_score(fold: int) -> dict[str, float]:
         train, validation, scored = (rows.iloc[part] for part in train_validation_scored(held_out, fold))
-        fold_model, _ = fit_severity_model(clone(configuration), train, validation, spec)
+        fold_model = fit_severity_model(clone(configuration), train, validation, spec).pipeline
         proba = class_probabilities(fold_model, scored[spec.names], classes)
         result = metrics.classification_metrics(scored[spec.target], proba, classes)
         kept = int(fold_model.named_steps["model"].n_iter_)

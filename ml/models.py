@@ -141,7 +141,8 @@ def fit_severity_model(
     the iterations up to the one with the best validation macro-F1. The pass that finds it
     gives the kept model's validation macro-F1 too, returned with it: scoring the
     validation rows again would cost a compile and a walk of every tree (2-3 s a fit of
-    national size).
+    national size). Without ``keep_best_iteration`` the model keeps every iteration and the
+    figure is its last iteration's.
 
     Early stopping watches the class-weighted log loss, which keeps falling long after the
     figures the model is chosen and judged by have peaked: on the national-size data set the

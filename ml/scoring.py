@@ -24,7 +24,7 @@ def class_probabilities(estimator, X: pd.DataFrame | np.ndarray, classes: list[i
     ``ml.threads`` decides for this many rows.
 
     A severity model given a DataFrame is compiled first (``ml.array_model``): the same
-    probabilities to the last bit, which is what training's validation scores and
+    probabilities to the last bit, which is what calibration on validation and the
     evaluation read."""
     if isinstance(X, pd.DataFrame) and not getattr(estimator, "manages_threads", False):
         # Imported here: the API scores with compiled models only and never loads scikit-learn.

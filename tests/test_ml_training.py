@@ -174,7 +174,8 @@ def small_model(tables):
 @pytest.fixture(scope="module")
 def loss_stopped_model(tables):
     """The sample's model of 15 leaves as early stopping on the validation loss leaves it,
-    before the iterations after its best validation macro-F1 are cut."""
+    before the iterations after its best validation macro-F1 are cut, with that model's
+    validation macro-F1 (``FittedSeverityModel``)."""
     from ml.models import build_severity_model, fit_severity_model
     from ml.training import split_frame
 
@@ -185,7 +186,7 @@ def loss_stopped_model(tables):
         split_frame(features, "validation"),
         SPEC,
         keep_best_iteration=False,
-    ).pipeline
+    )
 
 
 def validation_macro_f1(model, validation: pd.DataFrame) -> float:
@@ -205,7 +206,7 @@ def test_macro_f1_by_iteration_is_scikit_learns_macro_f1_after_each_iteration(ta
     from ml.training import split_frame
 
     validation = split_frame(tables[0], "validation")
-    model, classes = loss_stopped_model, sorted(SPEC.classes)
+    (model, returned_macro_f1), classes = loss_stopped_model, sorted(SPEC.classes)
     typed = model.named_steps["types"].transform(validation[SPEC.names])
     curve = macro_f1_by_iteration(model, validation[SPEC.names], validation[SPEC.target], classes)
     booster = model.named_steps["model"]
@@ -227,6 +228,7 @@ def test_macro_f1_by_iteration_is_scikit_learns_macro_f1_after_each_iteration(ta
     assert len(curve) == booster.n_iter_ == 74
     assert curve == pytest.approx(expected, abs=1e-12)
     assert curve[-1] == pytest.approx(validation_macro_f1(model, validation), abs=1e-12)
+    assert returned_macro_f1 == curve[-1]  # the uncut model's figure is its last iteration's
 
 
 def test_the_fitted_model_keeps_the_iterations_up_to_its_best_validation_macro_f1(tables, loss_stopped_model):
@@ -243,7 +245,7 @@ def test_the_fitted_model_keeps_the_iterations_up_to_its_best_validation_macro_f
     kept, kept_macro_f1 = fit_severity_model(
         build_severity_model(SPEC, SeverityModelParams(max_leaf_nodes=15)), train, validation, SPEC
     )
-    full = loss_stopped_model
+    full = loss_stopped_model.pipeline
     assert (kept.named_steps["model"].n_iter_, full.named_steps["model"].n_iter_) == (30, 74)
     X = features[SPEC.names]
     typed = full.named_steps["types"].transform(X)
