@@ -85,7 +85,7 @@ def train_models(
         )
         if best is None or score > best[0]:
             best = (score, candidate, candidate_params)
-    score, model, best_params = best
+    model_macro_f1, model, best_params = best
     fit_train, fit_validation = selection_train, selection_validation
     final_train = stratified_rows(train, plan.final_fit_rows, spec.target, params.random_state)
     refit = len(final_train) > len(selection_train)
@@ -114,8 +114,9 @@ def train_models(
     )
     if len(fits) > 1:
         log(f"{len(fits)} fits on {len(fit_train):,} rows in {time.perf_counter() - started:.1f} s")
-    model, score = fitted.pop(0) if refit else (model, score)
-    scores = {MODEL: score}
+    if refit:
+        model, model_macro_f1 = fitted.pop(0)
+    scores = {MODEL: model_macro_f1}
     previous_model = None
     if previous_spec is not None:
         previous_model, scores[PREVIOUS_FEATURE_SET] = fitted.pop(0)
